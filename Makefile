@@ -1,0 +1,33 @@
+# The newcomer's commands: `make run` (dashboard + worker + Redis) and `make test` (the suite).
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell scripts/find_python.sh 3.11 3.12 || scripts/find_python.sh 3.11)
+PY := $(VENV)/bin/python
+
+.PHONY: help venv run test check lint typecheck bench clean
+
+help:
+	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis"
+	@echo "make test       build the environments and run the whole suite (+ ruff, mypy)"
+	@echo "make check      the suite in the current environment only (quick loop)"
+	@echo "make lint       ruff and mypy"
+	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
+
+venv:
+	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)"
+
+run: venv
+	@$(PY) -m config.run
+
+test:
+	@bash scripts/test_matrix.sh
+
+check: venv
+	$(PY) -m pytest -q $(ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+clean:
+	rm -rf .venv .venv-py* .pytest_cache .mypy_cache .ruff_cache

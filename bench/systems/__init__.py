@@ -1,0 +1,1 @@
+"""One adapter per system; ``python -m systems.runner SYSTEM ACTION`` runs one workload."""

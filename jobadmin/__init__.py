@@ -1,0 +1,1 @@
+"""jobadmin: the operator dashboard and Django admin integration for queueengine."""

@@ -1,0 +1,11 @@
+"""Django app config of the dashboard."""
+
+from django.apps import AppConfig
+
+
+class JobAdminConfig(AppConfig):
+    """The dashboard app: pages under /jobs/, admin integration, live updates."""
+
+    name = "jobadmin"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"

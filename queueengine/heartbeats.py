@@ -1,0 +1,167 @@
+"""Keeping a worker's leases: background heartbeats, the worker's liveness beat, and the
+worker channel that announces lost leases and cancellations.
+
+``LeaseKeeper`` is used by ``queueengine.worker.Worker``; it runs two daemon threads:
+
+* the keeper heartbeats each held job at about a third of its lease (the lease is read from
+  the job's ``expires_at`` against the Redis clock), and calls ``workers.beat`` every
+  ``beat_interval`` seconds so an idle worker still shows as alive, and runs one bounded
+  ``client.housekeep()`` pass every ``housekeep_interval`` seconds (retention of completed and
+  failed jobs, pruning of dead workers, promotions in queues nobody pops);
+* the listener follows ``client.events.worker_channel(name)`` and calls ``abort(jid, reason)``
+  for ``lock_lost`` and ``canceled`` events. It sends no commands while it waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("queueengine.worker")
+
+
+class Held:
+    """Book-keeping for one job a worker holds (popped and not yet finished)."""
+
+    __slots__ = ("abort_reason", "aborted", "handler", "job", "next_beat", "started", "task")
+
+    def __init__(self, job: Any, handler: Any, next_beat: float) -> None:
+        self.job = job
+        self.handler = handler
+        self.next_beat = next_beat      # time.monotonic() of the next heartbeat
+        self.aborted = False
+        self.started = False
+        self.abort_reason = ""
+        self.task: Any = None           # the asyncio.Task of an async handler
+
+
+class LeaseKeeper:
+    """Heartbeats ``held`` jobs (guarded by ``lock``) and aborts those the engine takes away."""
+
+    def __init__(self, client: Any, name: str, held: dict[str, Held], lock: threading.Condition,
+                 abort: Callable[[str, str], bool], beat_interval: float = 10.0,
+                 housekeep_interval: float | None = 60.0) -> None:
+        self.client = client
+        self.name = name
+        self.held = held
+        self.lock = lock
+        self.abort = abort
+        self.beat_interval = beat_interval
+        self.housekeep_interval = housekeep_interval
+        self.stopped = threading.Event()
+        self._wake = threading.Event()   # set when the keeper must look again sooner (shorter tick, stop)
+        self.offset = 0.0   # Redis server time minus local time
+        self.tick = 1.0     # how often the keeper looks for due heartbeats (shrinks for short leases)
+        self._pubsub: Any = None
+
+    def start(self, spawn: Callable[[Callable[[], None], str], Any]) -> None:
+        """Read the server clock, subscribe to the worker channel (before any job is popped) and
+        start the keeper and listener threads through ``spawn(target, name)``."""
+        self.offset = float(self.client.now()) - time.time()
+        self._pubsub = self._subscribe()
+        spawn(self._keep, "keeper")
+        spawn(self._listen, "listener")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._wake.set()
+
+    def next_beat(self, job: Any) -> float:
+        """Monotonic time at which to heartbeat ``job``: a third of its remaining lease from now."""
+        try:
+            remaining = float(job.expires_at) - (time.time() + self.offset)
+        except (TypeError, ValueError):
+            remaining = 30.0
+        remaining = max(remaining, 0.3)
+        if remaining / 6 < self.tick:
+            self.tick = max(remaining / 6, 0.05)
+            self._wake.set()  # the keeper may be in a longer wait
+        return time.monotonic() + remaining / 3
+
+    # ------------------------------------------------------------------ keeper thread
+    def _keep(self) -> None:
+        next_beat = time.monotonic() + self.beat_interval
+        # spread the housekeeping of many workers started together
+        next_housekeep = (time.monotonic() + self.housekeep_interval * random.uniform(0.1, 1.0)
+                          if self.housekeep_interval else float("inf"))
+        while not self.stopped.is_set():
+            self._wake.wait(self.tick)
+            self._wake.clear()
+            if self.stopped.is_set():
+                return
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.beat_interval
+                try:
+                    self.client.workers.beat(self.name)
+                except Exception:
+                    log.warning("worker beat failed", exc_info=True)
+            if now >= next_housekeep and self.housekeep_interval:
+                next_housekeep = now + self.housekeep_interval
+                try:
+                    done = self.client.housekeep()
+                    log.debug("housekeeping: %s", done)
+                except Exception:
+                    log.warning("housekeeping failed", exc_info=True)
+            with self.lock:
+                due = [h for h in self.held.values() if h.next_beat <= now and not h.aborted]
+            for held in due:
+                self.heartbeat(held)
+
+    def heartbeat(self, held: Held) -> None:
+        from queueengine.exceptions import QueueEngineError
+
+        try:
+            held.job.heartbeat()
+        except QueueEngineError as exc:
+            self.abort(held.job.jid, f"heartbeat refused: {exc}")
+            return
+        except Exception:
+            log.warning("heartbeat of job %s failed; trying again", held.job.jid, exc_info=True)
+            held.next_beat = time.monotonic() + self.tick
+            return
+        held.next_beat = self.next_beat(held.job)
+
+    # ------------------------------------------------------------------ listener thread
+    def _subscribe(self) -> Any:
+        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.client.events.worker_channel(self.name))
+        return pubsub
+
+    def _listen(self) -> None:
+        while not self.stopped.is_set():
+            pubsub, self._pubsub = self._pubsub, None
+            try:
+                if pubsub is None:
+                    pubsub = self._subscribe()
+                while not self.stopped.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message.get("type") == "message":
+                        self.on_message(message["data"])
+            except Exception:
+                if self.stopped.is_set():
+                    return
+                log.warning("worker channel listener failed; reconnecting", exc_info=True)
+                self.stopped.wait(1.0)
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+
+    def on_message(self, raw: Any) -> None:
+        """``{"e": "lock_lost"|"canceled", "jid": ..., "reason"?: ...}`` -> abort that job."""
+        try:
+            event = json.loads(raw)
+        except (TypeError, ValueError):
+            return
+        if isinstance(event, dict) and event.get("e") in ("lock_lost", "canceled") and event.get("jid"):
+            self.abort(str(event["jid"]), str(event.get("reason") or event["e"]))
+
+
+__all__ = ["Held", "LeaseKeeper"]

@@ -1,0 +1,102 @@
+"""The key schema: the only place Python builds Redis key names (mirrored in ``lua/base.lua``).
+
+Every key of a namespace starts with ``qe:{<ns>}:`` (one hash tag per namespace, so a
+namespace lives in one Redis Cluster slot and is the unit of atomicity)::
+
+    config                    hash   option -> value
+    seq                       string per-namespace counter (FIFO tie-break within a priority)
+    queues                    zset   queue -> time first seen
+    paused                    set    paused queue names
+    q:<q>:work                zset   jid -> -priority*2^40 + seq   (lowest pops first)
+    q:<q>:locks               zset   jid -> lease expiry (expiry <= now: stalled)
+    q:<q>:scheduled           zset   jid -> ready time
+    q:<q>:depends             zset   jid -> time it entered depends
+    q:<q>:recur               zset   template jid -> next spawn time
+    q:<q>:throttled           zset   jid -> its work score (waiting for a throttle slot)
+    q:<q>:wake                list   wake tokens for idle workers (BLPOP; capped at 64)
+    j:<jid>                   hash   job record
+    j:<jid>:history           list   JSON history entries {when, what, ...}
+    j:<jid>:dependencies      set    jids this job waits on
+    j:<jid>:dependents        set    jids waiting on this job
+    r:<jid>                   hash   recurring template
+    t:<tag>                   zset   jid -> time tagged
+    tags                      zset   tag -> number of jobs carrying it (exact; 0 removed)
+    tracked                   zset   jid -> time tracked
+    completed                 zset   jid -> completion time
+    failed                    zset   jid -> failure time (retention)
+    failures                  set    failure groups
+    f:<group>                 list   jids of the group, newest first
+    workers                   zset   worker -> last seen
+    w:<worker>:jobs           zset   jid -> lease expiry
+    w:<worker>:info           string JSON info given at registration
+    s:wait:<day>:<q>          hash   total, mean, vk, histogram buckets
+    s:run:<day>:<q>           hash   same, for run times
+    s:stats:<day>:<q>         hash   failures, failed, retries
+    throttles                 set    throttle names
+    th:<name>                 hash   maximum
+    th:<name>:locks           set    jids holding a slot
+    th:<name>:pending         zset   jid -> work score
+
+Pub/sub channels: ``events`` (every event), ``w:<worker>`` (lock_lost / canceled for one
+worker), ``reply:<jid>`` (result of a job put with ``reply=True``).
+"""
+
+from __future__ import annotations
+
+
+def prefix(namespace: str) -> str:
+    """The key prefix of a namespace: ``qe:{<namespace>}:``."""
+    return f"qe:{{{namespace}}}:"
+
+
+class Keys:
+    """Key names of one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.prefix = prefix(namespace)
+
+    def key(self, name: str) -> str:
+        """A namespace-level key such as ``config`` or ``queues``."""
+        return self.prefix + name
+
+    def queue(self, queue: str, sub: str) -> str:
+        """A queue's key: sub is work, locks, scheduled, depends, recur, throttled or wake."""
+        return f"{self.prefix}q:{queue}:{sub}"
+
+    def wake(self, queue: str) -> str:
+        """The wake list idle workers block on."""
+        return self.queue(queue, "wake")
+
+    def job(self, jid: str) -> str:
+        """The job record hash."""
+        return f"{self.prefix}j:{jid}"
+
+    def history(self, jid: str) -> str:
+        """The job's history list."""
+        return f"{self.prefix}j:{jid}:history"
+
+    def recurring(self, jid: str) -> str:
+        """A recurring template hash."""
+        return f"{self.prefix}r:{jid}"
+
+    def tag(self, tag: str) -> str:
+        """The jids carrying a tag."""
+        return f"{self.prefix}t:{tag}"
+
+    def worker_jobs(self, worker: str) -> str:
+        """A worker's leases."""
+        return f"{self.prefix}w:{worker}:jobs"
+
+    @property
+    def events(self) -> str:
+        """The namespace's event channel."""
+        return self.prefix + "events"
+
+    def worker_channel(self, worker: str) -> str:
+        """The channel that gets lock_lost / canceled for one worker."""
+        return f"{self.prefix}w:{worker}"
+
+    def reply(self, jid: str) -> str:
+        """The reply channel of one job."""
+        return f"{self.prefix}reply:{jid}"

@@ -1,0 +1,220 @@
+-- queueengine Lua library, part 1: namespace, keys, time, errors, helpers, events.
+--
+-- Calling convention (decision, see docs/engine.md):
+--   FCALL qe_<sha8> 1 <prefix> <command> <now> <args...>     (Redis >= 7: a loaded library)
+--   EVALSHA <sha> 1 <prefix> <command> <now> <args...>       (Redis 6.2: the same code as a script)
+--   KEYS[1] = the namespace's key prefix "qe:{<ns>}:" (it carries the hash tag, so a cluster
+--             client routes the call to the namespace's slot; every key the script touches
+--             starts with it).
+--   ARGV[1] = command name, ARGV[2] = now ('' = read the server's TIME), ARGV[3..] = args.
+-- Replies are JSON strings, plain strings or integers, as documented per command.
+-- Errors are raised with error('QE:<Kind>: <message>') where Kind names the Python exception
+-- (InvalidArgument, JobNotFound, LostLease, WrongState, DuplicateJob, ...).
+--
+-- Key schema (mirrored by queueengine/keys.py; P = KEYS[1] = "qe:{<ns>}:"):
+--   P.."config"               hash   option -> value
+--   P.."seq"                  string per-namespace counter (FIFO tie-break within a priority)
+--   P.."queues"               zset   queue -> time first seen
+--   P.."paused"               set    paused queue names
+--   P.."q:<q>:work"           zset   jid -> -priority*2^40 + seq   (lowest pops first)
+--   P.."q:<q>:locks"          zset   jid -> lease expiry
+--   P.."q:<q>:scheduled"      zset   jid -> ready time
+--   P.."q:<q>:depends"        zset   jid -> time it entered depends
+--   P.."q:<q>:recur"          zset   template jid -> next spawn time
+--   P.."q:<q>:throttled"      zset   jid -> its work score (waiting for a throttle slot)
+--   P.."q:<q>:wake"           list   wake tokens for blocked workers (capped at 64)
+--   P.."j:<jid>"              hash   job record
+--   P.."j:<jid>:history"      list   JSON history entries {when, what, ...}
+--   P.."j:<jid>:dependencies" set    jids this job waits on
+--   P.."j:<jid>:dependents"   set    jids waiting on this job
+--   P.."r:<jid>"              hash   recurring template
+--   P.."t:<tag>"              zset   jid -> time tagged
+--   P.."tags"                 zset   tag -> number of jobs carrying it (exact; 0 removed)
+--   P.."tracked"              zset   jid -> time tracked
+--   P.."completed"            zset   jid -> completion time
+--   P.."failed"               zset   jid -> failure time (retention)
+--   P.."failures"             set    failure groups
+--   P.."f:<group>"            list   jids, newest first
+--   P.."workers"              zset   worker -> last seen
+--   P.."w:<worker>:jobs"      zset   jid -> lease expiry
+--   P.."w:<worker>:info"      string JSON info given at registration
+--   P.."s:wait:<day>:<q>"     hash   total, mean, vk, histogram buckets (s0.., m1.., h1.., d1..)
+--   P.."s:run:<day>:<q>"      hash   same, for run times
+--   P.."s:stats:<day>:<q>"    hash   failures, failed, retries
+--   P.."throttles"            set    throttle names
+--   P.."th:<name>"            hash   maximum
+--   P.."th:<name>:locks"      set    jids holding a slot
+--   P.."th:<name>:pending"    zset   jid -> work score (waiting for a slot)
+-- Channels: P.."events" (all events), P.."w:<worker>" (lock_lost/canceled for a worker),
+--           P.."reply:<jid>" (result of a job put with reply=True).
+
+local QE = {}
+local PREFIX = nil                   -- set per call by QE.dispatch (KEYS[1])
+local FIFO_SPAN = 1099511627776      -- 2^40: sequence numbers per priority level
+local PRIORITY_LIMIT = 4095          -- |priority| <= 4095 keeps scores exact in a double
+QE.FIFO_SPAN = FIFO_SPAN
+QE.PRIORITY_LIMIT = PRIORITY_LIMIT
+QE.cmd = '?'
+
+-- ---------------------------------------------------------------- keys
+function QE.k(name) return PREFIX .. name end
+function QE.kq(queue, sub) return PREFIX .. 'q:' .. queue .. ':' .. sub end
+function QE.kj(jid) return PREFIX .. 'j:' .. jid end
+function QE.kjh(jid) return PREFIX .. 'j:' .. jid .. ':history' end
+function QE.kjdeps(jid) return PREFIX .. 'j:' .. jid .. ':dependencies' end
+function QE.kjdents(jid) return PREFIX .. 'j:' .. jid .. ':dependents' end
+function QE.kr(jid) return PREFIX .. 'r:' .. jid end
+function QE.kt(tag) return PREFIX .. 't:' .. tag end
+function QE.kf(group) return PREFIX .. 'f:' .. group end
+function QE.kw(worker) return PREFIX .. 'w:' .. worker .. ':jobs' end
+function QE.kwinfo(worker) return PREFIX .. 'w:' .. worker .. ':info' end
+function QE.kth(name, sub)
+  if sub then return PREFIX .. 'th:' .. name .. ':' .. sub end
+  return PREFIX .. 'th:' .. name
+end
+
+-- ---------------------------------------------------------------- errors
+-- raise(kind, message): abort the command; the Python side maps kind to an exception class.
+-- Level 2 makes the reported line the caller's.
+function QE.raise(kind, message)
+  error('QE:' .. kind .. ': ' .. QE.cmd .. ': ' .. message, 2)
+end
+local raise = QE.raise
+
+-- ---------------------------------------------------------------- argument checks
+local function is_finite(n) return n == n and n ~= math.huge and n ~= -math.huge end
+
+-- number(v, name, min): a finite number >= min (when min is given).
+function QE.number(v, name, min)
+  local n = tonumber(v)
+  if n == nil or not is_finite(n) then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a number, got ' .. tostring(v), 2)
+  end
+  if min ~= nil and n < min then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be >= ' .. min .. ', got ' .. tostring(v), 2)
+  end
+  return n
+end
+
+-- integer(v, name, min, max): a whole number in [min, max].
+function QE.integer(v, name, min, max)
+  local n = tonumber(v)
+  if n == nil or not is_finite(n) or n ~= math.floor(n) then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a whole number, got ' .. tostring(v), 2)
+  end
+  if (min ~= nil and n < min) or (max ~= nil and n > max) then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be between ' .. tostring(min)
+      .. ' and ' .. tostring(max) .. ', got ' .. tostring(v), 2)
+  end
+  return n
+end
+
+-- text(v, name): a non-empty string without '{' or '}' (names are embedded in keys).
+function QE.name(v, name)
+  if type(v) ~= 'string' or v == '' then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a non-empty string', 2)
+  end
+  if #v > 512 or string.find(v, '[{}%c]') then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be at most 512 characters '
+      .. 'without braces or control characters, got ' .. v, 2)
+  end
+  return v
+end
+
+-- json(v, name, kind): decode JSON; kind 'array' or 'object' restricts the top-level type.
+function QE.json(v, name, kind)
+  local ok, decoded = pcall(cjson.decode, v or '')
+  if not ok then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be valid JSON', 2)
+  end
+  if kind ~= nil and type(decoded) ~= 'table' then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a JSON ' .. kind, 2)
+  end
+  return decoded
+end
+
+-- names(v, name): a JSON array of distinct non-empty strings -> Lua list.
+function QE.names(v, name)
+  local ok, decoded = pcall(cjson.decode, v or '')
+  if not ok or type(decoded) ~= 'table' then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a JSON list of strings', 2)
+  end
+  local count = 0
+  for _ in pairs(decoded) do count = count + 1 end
+  if count ~= #decoded then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a JSON list', 2)
+  end
+  local out, seen = {}, {}
+  for i, item in ipairs(decoded) do
+    if type(item) ~= 'string' or item == '' or string.find(item, '[{}%c]') then
+      error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must hold non-empty strings '
+        .. 'without braces (item ' .. i .. ')', 2)
+    end
+    if not seen[item] then seen[item] = true; out[#out + 1] = item end
+  end
+  return out
+end
+
+function QE.flag(v, name)
+  if v == '1' or v == 'true' then return true end
+  if v == '0' or v == 'false' or v == '' or v == nil then return false end
+  error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be 0 or 1, got ' .. tostring(v), 2)
+end
+
+-- ---------------------------------------------------------------- small helpers
+function QE.fnum(n) return string.format('%.17g', n) end
+function QE.day(t) local s = math.floor(t); return s - (s % 86400) end
+function QE.js(s) return cjson.encode(s) end     -- a Lua string as a JSON string literal
+
+function QE.hgetall(key)
+  local raw = redis.call('HGETALL', key)
+  if #raw == 0 then return nil end
+  local t = {}
+  for i = 1, #raw, 2 do t[raw[i]] = raw[i + 1] end
+  return t
+end
+
+function QE.list_json(items)
+  if #items == 0 then return '[]' end
+  local parts = {}
+  for i, s in ipairs(items) do parts[i] = cjson.encode(s) end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
+-- work score: higher priority first, then FIFO by the namespace sequence.
+function QE.score(priority, seq) return -priority * FIFO_SPAN + seq end
+function QE.next_seq(n)
+  return redis.call('INCRBY', QE.k('seq'), n or 1)
+end
+
+function QE.register_queue(queue)
+  redis.call('ZADD', QE.k('queues'), 'NX', QE.now, queue)
+end
+
+-- wake(queue): one token on the queue's wake list for workers blocked in BLPOP.
+function QE.wake(queue)
+  local key = QE.kq(queue, 'wake')
+  if redis.call('LPUSH', key, '1') > 128 then redis.call('LTRIM', key, 0, 63) end
+end
+
+-- ---------------------------------------------------------------- events
+-- event(name, jid, queue, extra): publish {"e","jid","q","t",...extra} on P.."events".
+function QE.event(name, jid, queue, extra)
+  local s = '{"e":"' .. name .. '","jid":' .. (jid and cjson.encode(jid) or 'null')
+    .. ',"q":' .. (queue and queue ~= '' and cjson.encode(queue) or 'null')
+    .. ',"t":' .. QE.fnum(QE.now)
+  if extra ~= nil then
+    local e = cjson.encode(extra)
+    if e ~= '{}' then s = s .. ',' .. string.sub(e, 2, -2) end
+  end
+  s = s .. '}'
+  redis.call('PUBLISH', QE.k('events'), s)
+  return s
+end
+
+-- to_worker(worker, payload): the same payload on the worker's own channel.
+function QE.to_worker(worker, payload)
+  if worker ~= nil and worker ~= '' then
+    redis.call('PUBLISH', QE.k('w:' .. worker), payload)
+  end
+end

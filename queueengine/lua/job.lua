@@ -1,0 +1,588 @@
+-- queueengine Lua library, part 3: one job: record, history, index helpers, and the
+-- commands that change one job (complete, fail, retry, heartbeat, release, cancel, timeout,
+-- depends, priority). Tag/track/log commands are in tags.lua.
+
+-- ---------------------------------------------------------------- record and payload
+function QE.job(jid)
+  return QE.hgetall(QE.kj(jid))
+end
+
+-- state_of(j): the state a reader sees: a running job whose lease expired is 'stalled'.
+function QE.state_of(j)
+  local state = j.state
+  if state == 'running' then
+    local expires = tonumber(j.expires) or 0
+    if expires > 0 and expires <= QE.now then return 'stalled' end
+  end
+  return state
+end
+
+local function raw_or(v, default)
+  if v == nil or v == '' then return default end
+  return v
+end
+
+-- job_json(j, full) -> JSON object string:
+--   {jid, klass, queue, state, worker, priority, expires, retries, remaining, data, tags,
+--    failure|null, exhausted|null, spawned_from_jid|null, throttles, backoff|null, reply,
+--    result|null, time, scheduled|null [, tracked, dependencies, dependents, history]}
+-- data/tags/failure/result are embedded raw (they are stored as JSON).
+function QE.job_json(j, full)
+  local jid = j.jid
+  local s = '{"jid":' .. cjson.encode(jid)
+    .. ',"klass":' .. cjson.encode(j.klass or '')
+    .. ',"queue":' .. cjson.encode(j.queue or '')
+    .. ',"state":' .. cjson.encode(QE.state_of(j))
+    .. ',"worker":' .. cjson.encode(j.worker or '')
+    .. ',"priority":' .. (tonumber(j.priority) or 0)
+    .. ',"expires":' .. QE.fnum(tonumber(j.expires) or 0)
+    .. ',"retries":' .. (tonumber(j.retries) or 0)
+    .. ',"remaining":' .. (tonumber(j.remaining) or 0)
+    .. ',"data":' .. raw_or(j.data, 'null')
+    .. ',"tags":' .. raw_or(j.tags, '[]')
+    .. ',"failure":' .. raw_or(j.failure, 'null')
+    .. ',"exhausted":' .. raw_or(j.exhausted, 'null')
+    .. ',"spawned_from_jid":' .. (j.spawned_from_jid and j.spawned_from_jid ~= ''
+      and cjson.encode(j.spawned_from_jid) or 'null')
+    .. ',"throttles":' .. raw_or(j.throttles, '[]')
+    .. ',"backoff":' .. raw_or(j.backoff, 'null')
+    .. ',"reply":' .. ((j.reply == '1') and 'true' or 'false')
+    .. ',"result":' .. raw_or(j.result, 'null')
+    .. ',"time":' .. QE.fnum(tonumber(j.time) or 0)
+    .. ',"scheduled":' .. (tonumber(j.scheduled) and QE.fnum(tonumber(j.scheduled)) or 'null')
+  if full then
+    s = s .. ',"tracked":' .. (redis.call('ZSCORE', QE.k('tracked'), jid) and 'true' or 'false')
+      .. ',"dependencies":' .. QE.list_json(redis.call('SMEMBERS', QE.kjdeps(jid)))
+      .. ',"dependents":' .. QE.list_json(redis.call('SMEMBERS', QE.kjdents(jid)))
+    local hist = redis.call('LRANGE', QE.kjh(jid), 0, -1)
+    s = s .. ',"history":[' .. table.concat(hist, ',') .. ']'
+  end
+  return s .. '}'
+end
+
+-- history(jid, what, extra): append {when, what, ...extra}; keep the first entry and the
+-- newest max-job-history - 1 others.
+function QE.history(jid, what, extra)
+  local e = '{"when":' .. QE.fnum(QE.now) .. ',"what":' .. cjson.encode(what)
+  if extra ~= nil then
+    local x = cjson.encode(extra)
+    if x ~= '{}' then e = e .. ',' .. string.sub(x, 2, -2) end
+  end
+  QE.history_raw(jid, e .. '}')
+end
+
+-- history_raw(jid, entry_json): append a ready-made entry and apply the cap.
+function QE.history_raw(jid, e)
+  local key = QE.kjh(jid)
+  local n = redis.call('RPUSH', key, e)
+  if n <= 2 then return end
+  local cap = QE.confnum('max-job-history', 100)
+  if cap > 0 and n > cap then
+    local first = redis.call('LINDEX', key, 0)
+    redis.call('LTRIM', key, n - cap + 1, -1)
+    redis.call('LPUSH', key, first)
+  end
+end
+
+-- ---------------------------------------------------------------- indexes
+function QE.tag_index_add(jid, tag)
+  if redis.call('ZADD', QE.kt(tag), 'NX', QE.now, jid) == 1 then
+    redis.call('ZINCRBY', QE.k('tags'), 1, tag)
+  end
+end
+
+function QE.tag_index_remove(jid, tag)
+  if redis.call('ZREM', QE.kt(tag), jid) == 1 then
+    if tonumber(redis.call('ZINCRBY', QE.k('tags'), -1, tag)) <= 0 then
+      redis.call('ZREM', QE.k('tags'), tag)
+    end
+  end
+end
+
+function QE.decode_list(raw)
+  if raw == nil or raw == '' then return {} end
+  local ok, v = pcall(cjson.decode, raw)
+  if ok and type(v) == 'table' then return v end
+  return {}
+end
+
+-- unplace(jid, j): take the job out of every queue structure, its worker's lease list and
+-- its throttle slots (the record itself is left alone).
+function QE.unplace(jid, j)
+  local q = j.queue
+  if q ~= nil and q ~= '' then
+    redis.call('ZREM', QE.kq(q, 'work'), jid)
+    redis.call('ZREM', QE.kq(q, 'locks'), jid)
+    redis.call('ZREM', QE.kq(q, 'scheduled'), jid)
+    redis.call('ZREM', QE.kq(q, 'depends'), jid)
+    redis.call('ZREM', QE.kq(q, 'throttled'), jid)
+  end
+  if j.worker ~= nil and j.worker ~= '' then
+    redis.call('ZREM', QE.kw(j.worker), jid)
+  end
+  QE.throttle_release(jid, j)
+end
+
+-- unlease(jid, j): take a running job out of its lease structures only (fast path of unplace).
+function QE.unlease(jid, j)
+  redis.call('ZREM', QE.kq(j.queue, 'locks'), jid)
+  if j.worker ~= nil and j.worker ~= '' then redis.call('ZREM', QE.kw(j.worker), jid) end
+  QE.throttle_release(jid, j)
+end
+
+-- unindex_failure(jid, j): forget that a failed job failed (failure lists, stats counter).
+function QE.unindex_failure(jid, j)
+  if j.state ~= 'failed' then return end
+  redis.call('ZREM', QE.k('failed'), jid)
+  local ok, f = pcall(cjson.decode, j.failure or '')
+  if not ok or type(f) ~= 'table' or f.group == nil then return end
+  local key = QE.kf(f.group)
+  redis.call('LREM', key, 0, jid)
+  if redis.call('LLEN', key) == 0 then redis.call('SREM', QE.k('failures'), f.group) end
+  local day = QE.day(tonumber(f.when) or QE.now)
+  local fq = f.queue or j.queue or ''
+  if fq ~= '' then
+    redis.call('HINCRBY', PREFIX .. 's:stats:' .. day .. ':' .. fq, 'failed', -1)
+  end
+end
+
+-- destroy(jid, j): delete a job and every index entry pointing at it.
+function QE.destroy(jid, j)
+  for _, tag in ipairs(QE.decode_list(j.tags)) do QE.tag_index_remove(jid, tag) end
+  redis.call('ZREM', QE.k('tracked'), jid)
+  redis.call('ZREM', QE.k('completed'), jid)
+  redis.call('ZREM', QE.k('failed'), jid)
+  for _, dep in ipairs(redis.call('SMEMBERS', QE.kjdeps(jid))) do
+    redis.call('SREM', QE.kjdents(dep), jid)
+  end
+  redis.call('DEL', QE.kj(jid), QE.kjh(jid), QE.kjdeps(jid), QE.kjdents(jid))
+end
+
+-- reply(jid, j, state, body): store nothing (caller did) and publish the result for waiters.
+function QE.reply(jid, j, state, body_key, body_raw)
+  if j.reply == '1' then
+    redis.call('PUBLISH', QE.k('reply:' .. jid), '{"jid":' .. cjson.encode(jid) .. ',"state":"'
+      .. state .. '","' .. body_key .. '":' .. body_raw .. '}')
+  end
+end
+
+-- add_dependencies(jid, deps) -> number of live dependencies recorded (existing, not complete).
+function QE.add_dependencies(jid, deps)
+  local live = 0
+  for _, dep in ipairs(deps) do
+    if dep ~= jid then
+      local st = redis.call('HGET', QE.kj(dep), 'state')
+      if st and st ~= 'complete' then
+        redis.call('SADD', QE.kjdeps(jid), dep)
+        redis.call('SADD', QE.kjdents(dep), jid)
+        live = live + 1
+      end
+    end
+  end
+  return live
+end
+
+-- enqueue(jid, queue, priority, delay, j): place a job in waiting/scheduled (not depends);
+-- returns the new state.
+function QE.enqueue(jid, queue, priority, delay, seq)
+  if delay > 0 then
+    redis.call('ZADD', QE.kq(queue, 'scheduled'), QE.now + delay, jid)
+    QE.wake(queue)   -- blocked workers recompute next_due
+    return 'scheduled'
+  end
+  redis.call('ZADD', QE.kq(queue, 'work'), QE.score(priority, seq or QE.next_seq()), jid)
+  QE.wake(queue)
+  return 'waiting'
+end
+
+-- backoff_delay(j): the retry delay a job's backoff policy gives for its next attempt.
+function QE.backoff_delay(j)
+  if j.backoff == nil or j.backoff == '' then return 0 end
+  local ok, b = pcall(cjson.decode, j.backoff)
+  if not ok or type(b) ~= 'table' then return 0 end
+  local attempt = (tonumber(j.retries) or 0) - (tonumber(j.remaining) or 0)
+  if attempt < 1 then attempt = 1 end
+  local d = (tonumber(b.base) or 0) * ((tonumber(b.factor) or 2) ^ (attempt - 1))
+  local cap = tonumber(b.max)
+  if cap ~= nil and cap > 0 and d > cap then d = cap end
+  return d
+end
+
+-- running_job(jid, worker): the record of a job that `worker` holds; raises otherwise.
+function QE.running_job(jid, worker)
+  local j = QE.job(jid)
+  if j == nil then QE.raise('JobNotFound', 'job ' .. jid .. ' does not exist') end
+  if j.state ~= 'running' then
+    QE.raise('WrongState', 'job ' .. jid .. ' is not currently running: ' .. QE.state_of(j))
+  end
+  if j.worker ~= worker then
+    QE.raise('LostLease', 'job ' .. jid .. ' has been given out to another worker: ' .. (j.worker or ''))
+  end
+  return j
+end
+
+function QE.existing_job(jid)
+  local j = QE.job(jid)
+  if j == nil then QE.raise('JobNotFound', 'job ' .. jid .. ' does not exist') end
+  return j
+end
+
+-- ---------------------------------------------------------------- release of dependents
+-- unblock_dependents(jid): after a final complete, each dependent drops jid; one with no
+-- dependencies left leaves 'depends' for scheduled (if it had a pending delay) or waiting.
+function QE.unblock_dependents(jid)
+  local key = QE.kjdents(jid)
+  for _, d in ipairs(redis.call('SMEMBERS', key)) do
+    redis.call('SREM', QE.kjdeps(d), jid)
+    if redis.call('SCARD', QE.kjdeps(d)) == 0 then
+      local f = redis.call('HMGET', QE.kj(d), 'state', 'queue', 'priority', 'scheduled')
+      if f[1] == 'depends' then QE.release_depends(d, f[2], tonumber(f[3]) or 0, tonumber(f[4])) end
+    end
+  end
+  redis.call('DEL', key)
+end
+
+function QE.release_depends(jid, queue, priority, scheduled)
+  redis.call('ZREM', QE.kq(queue, 'depends'), jid)
+  local delay = 0
+  if scheduled ~= nil and scheduled > QE.now then delay = scheduled - QE.now end
+  local state = QE.enqueue(jid, queue, priority, delay)
+  redis.call('HSET', QE.kj(jid), 'state', state, 'scheduled', '')
+  QE.event('undepended', jid, queue, {state = state})
+end
+
+-- ---------------------------------------------------------------- fail (shared)
+-- fail_job(jid, j, failure, exhausted): move a job to failed with the given failure table.
+function QE.fail_job(jid, j, failure, exhausted)
+  local queue = j.queue
+  QE.unplace(jid, j)
+  QE.history(jid, 'failed', {worker = failure.worker, group = failure.group})
+  QE.stat_incr(queue, 'failures', 1)
+  QE.stat_incr(queue, 'failed', 1)
+  local fjson = cjson.encode(failure)
+  redis.call('HSET', QE.kj(jid), 'state', 'failed', 'worker', '', 'expires', 0, 'grace', '',
+    'failure', fjson, 'exhausted', exhausted and cjson.encode(exhausted) or '')
+  redis.call('SADD', QE.k('failures'), failure.group)
+  redis.call('LPUSH', QE.kf(failure.group), jid)
+  redis.call('ZADD', QE.k('failed'), QE.now, jid)
+  QE.event('failed', jid, queue, {worker = failure.worker, group = failure.group,
+    message = failure.message, exhausted = exhausted ~= nil})
+  QE.reply(jid, j, 'failed', 'error', fjson)
+  QE.expire_failed(10)
+end
+
+-- ---------------------------------------------------------------- commands
+-- get(jid) -> job JSON (full) | nil
+function QE.cmd_get(jid)
+  QE.name(jid, 'jid')
+  local j = QE.job(jid)
+  if j == nil then return nil end
+  return QE.job_json(j, true)
+end
+
+-- multiget(jid...) -> JSON list of job objects (null for missing jids)
+function QE.cmd_multiget(jids)
+  local out = {}
+  for i, jid in ipairs(jids) do
+    QE.name(jid, 'jid')
+    local j = QE.job(jid)
+    out[i] = j and QE.job_json(j, true) or 'null'
+  end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- complete(jid, worker, queue, result_json, next_queue, delay, depends_json)
+--   -> 'complete' | 'waiting' | 'scheduled' | 'depends'
+function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
+  QE.name(jid, 'jid'); QE.name(worker, 'worker'); QE.name(queue, 'queue')
+  if result == nil or result == '' then result = 'null' else QE.json(result, 'result') end
+  delay = QE.number(delay ~= '' and delay or 0, 'delay', 0)
+  local deps = QE.names(depends ~= '' and depends or '[]', 'depends')
+  if nextq == nil or nextq == '' then
+    nextq = nil
+    if delay > 0 then QE.raise('InvalidArgument', 'delay requires next_queue') end
+    if #deps > 0 then QE.raise('InvalidArgument', 'depends requires next_queue') end
+  else
+    QE.name(nextq, 'next_queue')
+  end
+  local j = QE.running_job(jid, worker)
+  if j.queue ~= queue then
+    QE.raise('WrongState', 'job ' .. jid .. ' is in queue ' .. j.queue .. ', not ' .. queue)
+  end
+  for _, d in ipairs(deps) do
+    if d == jid then QE.raise('InvalidArgument', 'depends: a job cannot depend on itself') end
+  end
+
+  if nextq == nil then
+    QE.finish(jid, j, worker, queue, result, nil)
+    QE.expire_completed(QE.batch())
+    return 'complete'
+  end
+  QE.unlease(jid, j)
+  QE.history(jid, 'done', {worker = worker})
+  QE.stat_sample('run', queue, {QE.now - (tonumber(j.time) or QE.now)})
+  local key = QE.kj(jid)
+  do
+    QE.register_queue(nextq)
+    QE.history(jid, 'put', {queue = nextq})
+    local state
+    local live = QE.add_dependencies(jid, deps)
+    local sched = ''
+    if live > 0 then
+      state = 'depends'
+      redis.call('ZADD', QE.kq(nextq, 'depends'), QE.now, jid)
+      if delay > 0 then sched = QE.now + delay end
+    else
+      state = QE.enqueue(jid, nextq, tonumber(j.priority) or 0, delay)
+    end
+    redis.call('HSET', key, 'state', state, 'queue', nextq, 'worker', '', 'expires', 0,
+      'failure', '', 'exhausted', '', 'grace', '', 'remaining', j.retries, 'time', QE.now,
+      'scheduled', sched, 'result', result)
+    QE.event('advanced', jid, queue, {to = nextq, state = state, worker = worker})
+    return state
+  end
+end
+
+-- finish(jid, j, worker, queue, result, runs): the final complete of a checked running job.
+-- runs: nil (record the run time now) or a table queue -> samples (recorded by the caller).
+function QE.finish(jid, j, worker, queue, result, runs)
+  QE.unlease(jid, j)
+  QE.history_raw(jid, '{"when":' .. QE.fnum(QE.now) .. ',"what":"done","worker":' .. cjson.encode(worker) .. '}')
+  local run = QE.now - (tonumber(j.time) or QE.now)
+  if runs == nil then
+    QE.stat_sample('run', queue, {run})
+  else
+    local list = runs[queue]
+    if list == nil then list = {}; runs[queue] = list end
+    list[#list + 1] = run
+  end
+  redis.call('HSET', QE.kj(jid), 'state', 'complete', 'worker', '', 'expires', 0, 'failure', '',
+    'exhausted', '', 'grace', '', 'time', QE.now, 'result', result)
+  redis.call('ZADD', QE.k('completed'), QE.now, jid)
+  QE.event('completed', jid, queue, {worker = worker})
+  QE.reply(jid, j, 'complete', 'result', result)
+  QE.unblock_dependents(jid)
+end
+
+-- complete_many(count, (jid, worker, queue, result_json) * count) -> JSON list with, per job,
+-- 'complete' or the error kind ('LostLease', 'WrongState', 'JobNotFound') of a job that could
+-- not be completed (nothing is written for that job). Arguments are all checked first.
+function QE.cmd_complete_many(a)
+  local n = QE.integer(a[3], 'count', 0, 10000)
+  if #a ~= 3 + 4 * n then QE.raise('InvalidArgument', 'expected ' .. n .. ' (jid, worker, queue, result) groups') end
+  for i = 1, n do
+    local b = 4 + (i - 1) * 4
+    QE.name(a[b], 'jid'); QE.name(a[b + 1], 'worker'); QE.name(a[b + 2], 'queue')
+    if a[b + 3] == '' then a[b + 3] = 'null' else QE.json(a[b + 3], 'result') end
+  end
+  local out, runs = {}, {}
+  for i = 1, n do
+    local b = 4 + (i - 1) * 4
+    local jid, worker, queue = a[b], a[b + 1], a[b + 2]
+    local ok, j = pcall(QE.running_job, jid, worker)
+    if not ok then
+      out[i] = '"' .. (string.match(tostring(j), 'QE:(%w+):') or 'ScriptError') .. '"'
+    elseif j.queue ~= queue then
+      out[i] = '"WrongState"'
+    else
+      QE.finish(jid, j, worker, queue, a[b + 3], runs)
+      out[i] = '"complete"'
+    end
+  end
+  for q, samples in pairs(runs) do QE.stat_sample('run', q, samples) end
+  if n > 0 then QE.expire_completed(QE.batch()) end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- fail(jid, worker, group, message, traceback, data_json) -> jid
+function QE.cmd_fail(jid, worker, group, message, traceback, data)
+  QE.name(jid, 'jid'); QE.name(worker, 'worker'); QE.name(group, 'group')
+  if message == nil then QE.raise('InvalidArgument', 'message is required') end
+  if data ~= nil and data ~= '' then QE.json(data, 'data') end
+  local j = QE.running_job(jid, worker)
+  if data ~= nil and data ~= '' then redis.call('HSET', QE.kj(jid), 'data', data) end
+  local failure = {group = group, message = message, when = QE.now, worker = worker, queue = j.queue}
+  if traceback ~= nil and traceback ~= '' then failure.traceback = traceback end
+  QE.fail_job(jid, j, failure, nil)
+  return jid
+end
+
+-- exhaust(jid, j, reason): retries are used up. The job's last real failure (if a retry
+-- recorded one) stays its failure; the exhaustion is recorded separately.
+function QE.exhaust(jid, j, reason)
+  local queue = j.queue
+  local message = 'Job exhausted retries in queue "' .. queue .. '"'
+  local failure
+  local ok, last = pcall(cjson.decode, j.failure or '')
+  if ok and type(last) == 'table' and last.group ~= nil then
+    failure = last
+    failure.when = QE.now
+  else
+    failure = {group = 'failed-retries-' .. queue, message = message, when = QE.now,
+      worker = j.worker, queue = queue}
+  end
+  QE.fail_job(jid, j, failure, {when = QE.now, queue = queue, reason = reason, message = message})
+end
+
+-- retry(jid, queue, worker, delay|'' (backoff), group, message) -> remaining (negative: failed)
+function QE.cmd_retry(jid, queue, worker, delay, group, message)
+  QE.name(jid, 'jid'); QE.name(queue, 'queue'); QE.name(worker, 'worker')
+  if delay ~= nil and delay ~= '' then delay = QE.number(delay, 'delay', 0) else delay = nil end
+  if group ~= nil and group ~= '' then QE.name(group, 'group') else group = nil end
+  local j = QE.running_job(jid, worker)
+  local remaining = (tonumber(j.remaining) or 0) - 1
+  local key = QE.kj(jid)
+  QE.unplace(jid, j)
+  if group ~= nil then
+    j.failure = cjson.encode({group = group, message = message or '', when = QE.now,
+      worker = worker, queue = j.queue})
+    redis.call('HSET', key, 'failure', j.failure)
+  end
+  redis.call('HSET', key, 'remaining', remaining, 'grace', '', 'queue', queue)
+  j.remaining = remaining
+  j.queue = queue
+  if remaining < 0 then
+    QE.exhaust(jid, j, 'retry')
+    return remaining
+  end
+  if delay == nil then delay = QE.backoff_delay(j) end
+  local state = QE.enqueue(jid, queue, tonumber(j.priority) or 0, delay)
+  QE.register_queue(queue)
+  redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.now)
+  QE.history(jid, 'retried', {worker = worker, delay = delay})
+  QE.event('retried', jid, queue, {worker = worker, remaining = remaining, delay = delay})
+  return remaining
+end
+
+-- heartbeat(jid, worker, data_json|'') -> new lease expiry (string)
+function QE.cmd_heartbeat(jid, worker, data)
+  QE.name(jid, 'jid'); QE.name(worker, 'worker')
+  if data ~= nil and data ~= '' then QE.json(data, 'data') end
+  local j = QE.running_job(jid, worker)
+  local expires = QE.now + QE.heartbeat_for(j.queue)
+  local key = QE.kj(jid)
+  if data ~= nil and data ~= '' then redis.call('HSET', key, 'data', data) end
+  redis.call('HSET', key, 'expires', expires, 'grace', '')
+  redis.call('ZADD', QE.kq(j.queue, 'locks'), expires, jid)
+  redis.call('ZADD', QE.kw(worker), expires, jid)
+  redis.call('ZADD', QE.k('workers'), QE.now, worker)
+  QE.event('heartbeat', jid, j.queue, {worker = worker, expires = expires})
+  return QE.fnum(expires)
+end
+
+-- release(jid, worker) -> 'waiting': hand a running job back to its queue, at the front of
+-- its priority band, without spending a retry (graceful worker shutdown).
+function QE.cmd_release(jid, worker)
+  QE.name(jid, 'jid'); QE.name(worker, 'worker')
+  local j = QE.running_job(jid, worker)
+  QE.unplace(jid, j)
+  QE.enqueue(jid, j.queue, tonumber(j.priority) or 0, 0, 0)
+  redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'worker', '', 'expires', 0, 'grace', '',
+    'timedout', '', 'time', QE.now)
+  QE.history(jid, 'released', {worker = worker})
+  QE.event('released', jid, j.queue, {worker = worker})
+  return 'waiting'
+end
+
+-- timeout(jid...) -> 'OK': expire the leases now; the next pop reclaims them (without
+-- spending a retry and without a grace period).
+function QE.cmd_timeout(jids)
+  local jobs = {}
+  for i, jid in ipairs(jids) do
+    QE.name(jid, 'jid')
+    local j = QE.existing_job(jid)
+    if j.state ~= 'running' then
+      QE.raise('WrongState', 'job ' .. jid .. ' is not running: ' .. QE.state_of(j))
+    end
+    jobs[i] = j
+  end
+  for i, jid in ipairs(jids) do
+    local j = jobs[i]
+    redis.call('ZADD', QE.kq(j.queue, 'locks'), QE.now, jid)
+    if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), QE.now, jid) end
+    redis.call('HSET', QE.kj(jid), 'expires', QE.now, 'grace', '1', 'timedout', '1')
+    QE.history(jid, 'timed-out', {worker = j.worker})
+    local ev = QE.event('lock_lost', jid, j.queue, {worker = j.worker, reason = 'timeout'})
+    QE.to_worker(j.worker, ev)
+  end
+  return 'OK'
+end
+
+-- cancel(jid...) -> JSON list of canceled jids. Refuses (nothing changes) when a job has a
+-- dependent that is not canceled in the same call. Completed jobs are skipped.
+function QE.cmd_cancel(jids)
+  local wanted = {}
+  for _, jid in ipairs(jids) do QE.name(jid, 'jid'); wanted[jid] = true end
+  for _, jid in ipairs(jids) do
+    for _, d in ipairs(redis.call('SMEMBERS', QE.kjdents(jid))) do
+      if not wanted[d] then
+        QE.raise('WrongState', jid .. ' is a dependency of ' .. d .. ' but is not mentioned to be canceled')
+      end
+    end
+  end
+  local done = {}
+  for _, jid in ipairs(jids) do
+    local j = QE.job(jid)
+    if j ~= nil and j.state ~= 'complete' and not done[jid] then
+      done[jid] = true
+      local ev = QE.event('canceled', jid, j.queue, {worker = j.worker})
+      QE.to_worker(j.worker, ev)
+      QE.unplace(jid, j)
+      QE.unindex_failure(jid, j)
+      QE.destroy(jid, j)
+    end
+  end
+  local out = {}
+  for _, jid in ipairs(jids) do if done[jid] then out[#out + 1] = jid end end
+  return QE.list_json(out)
+end
+
+-- depends(jid, 'on', jid...) / depends(jid, 'off', jid... | 'all') -> 'OK'
+function QE.cmd_depends(jid, action, others)
+  QE.name(jid, 'jid')
+  if action ~= 'on' and action ~= 'off' then
+    QE.raise('InvalidArgument', "action must be 'on' or 'off', got " .. tostring(action))
+  end
+  for _, d in ipairs(others) do
+    QE.name(d, 'dependency')
+    if d == jid then QE.raise('InvalidArgument', 'dependency: a job cannot depend on itself') end
+  end
+  local j = QE.existing_job(jid)
+  if j.state ~= 'depends' then
+    QE.raise('WrongState', 'job ' .. jid .. ' is not in the depends state: ' .. QE.state_of(j))
+  end
+  if action == 'on' then
+    QE.add_dependencies(jid, others)
+  else
+    local list = others
+    if #others == 1 and others[1] == 'all' then list = redis.call('SMEMBERS', QE.kjdeps(jid)) end
+    for _, d in ipairs(list) do
+      redis.call('SREM', QE.kjdeps(jid), d)
+      redis.call('SREM', QE.kjdents(d), jid)
+    end
+    if redis.call('SCARD', QE.kjdeps(jid)) == 0 then
+      QE.release_depends(jid, j.queue, tonumber(j.priority) or 0, tonumber(j.scheduled))
+    end
+  end
+  QE.event('depends', jid, j.queue, {action = action, jids = others})
+  return 'OK'
+end
+
+-- priority(jid, priority) -> priority. A waiting job keeps its FIFO place within the new level.
+function QE.cmd_priority(jid, priority)
+  QE.name(jid, 'jid')
+  priority = QE.integer(priority, 'priority', -PRIORITY_LIMIT, PRIORITY_LIMIT)
+  local j = QE.existing_job(jid)
+  local old = tonumber(j.priority) or 0
+  local keys = {QE.kq(j.queue, 'work'), QE.kq(j.queue, 'throttled')}
+  for _, name in ipairs(QE.decode_list(j.throttles)) do keys[#keys + 1] = QE.kth(name, 'pending') end
+  for _, key in ipairs(keys) do
+    local score = tonumber(redis.call('ZSCORE', key, jid))
+    if score ~= nil and score ~= -math.huge then
+      redis.call('ZADD', key, score + (old - priority) * FIFO_SPAN, jid)
+    end
+  end
+  redis.call('HSET', QE.kj(jid), 'priority', priority)
+  QE.event('priority', jid, j.queue, {priority = priority})
+  return priority
+end

@@ -1,0 +1,500 @@
+-- queueengine Lua library, part 4: queues: put, pop, peek, promotion, lease reclaim,
+-- listings, counts, pause, failed groups, unfail.
+
+QE.PUT_FIELDS = 12   -- jid, klass, data, delay, priority, tags, retries, depends, unique,
+                     -- throttles, reply, backoff
+
+-- parse_backoff(raw) -> JSON string ('' for none): {"base": s >= 0, "factor": >= 1, "max": s >= 0}
+function QE.parse_backoff(raw)
+  if raw == nil or raw == '' then return '' end
+  local b = QE.json(raw, 'backoff', 'object')
+  local base = QE.number(b.base, 'backoff.base', 0)
+  local factor = QE.number(b.factor or 2, 'backoff.factor', 1)
+  local max = QE.number(b.max or 0, 'backoff.max', 0)
+  return cjson.encode({base = base, factor = factor, max = max})
+end
+
+-- parse_put(queue, a, i, seen, requeue): validate one job's put arguments a[i..i+11]; no writes.
+function QE.parse_put(queue, a, i, seen, requeue)
+  local s = {queue = queue}
+  s.jid = QE.name(a[i], 'jid')
+  s.klass = a[i + 1]
+  if s.klass == nil or s.klass == '' then QE.raise('InvalidArgument', 'klass must be a non-empty string') end
+  s.data = a[i + 2]
+  QE.json(s.data, 'data')
+  s.delay = QE.number(a[i + 3], 'delay', 0)
+  s.priority = QE.integer(a[i + 4], 'priority', -QE.PRIORITY_LIMIT, QE.PRIORITY_LIMIT)
+  if a[i + 5] == '[]' then s.tags = {} else s.tags = QE.names(a[i + 5], 'tags') end
+  s.retries = QE.integer(a[i + 6], 'retries', 0, 1000000000)
+  if a[i + 7] == '[]' then s.depends = {} else s.depends = QE.names(a[i + 7], 'depends') end
+  for _, d in ipairs(s.depends) do
+    if d == s.jid then QE.raise('InvalidArgument', 'depends: a job cannot depend on itself') end
+  end
+  s.unique = QE.flag(a[i + 8], 'unique')
+  if a[i + 9] == '[]' or a[i + 9] == '' then s.throttles = {} else s.throttles = QE.names(a[i + 9], 'throttles') end
+  s.reply = QE.flag(a[i + 10], 'reply')
+  s.backoff = QE.parse_backoff(a[i + 11])
+  if seen[s.jid] and s.unique then QE.raise('DuplicateJob', 'job ' .. s.jid .. ' already exists') end
+  seen[s.jid] = true
+  s.old = QE.job(s.jid)
+  if s.old ~= nil and s.unique then QE.raise('DuplicateJob', 'job ' .. s.jid .. ' already exists') end
+  if s.old == nil and requeue then QE.raise('JobNotFound', 'job ' .. s.jid .. ' does not exist') end
+  return s
+end
+
+-- do_put(worker, s): write one validated job (a new job, or a move of an existing jid).
+function QE.do_put(worker, s)
+  local jid, queue, old = s.jid, s.queue, s.old
+  local key = QE.kj(jid)
+  local tags_json = '[]'
+  if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
+  local live = 0
+  if old ~= nil then
+    if old.worker ~= nil and old.worker ~= '' and old.worker ~= worker then
+      local ev = QE.event('lock_lost', jid, old.queue, {worker = old.worker, reason = 'moved'})
+      QE.to_worker(old.worker, ev)
+    end
+    QE.unplace(jid, old)
+    QE.unindex_failure(jid, old)
+    redis.call('ZREM', QE.k('completed'), jid)
+    local keep = {}
+    for _, t in ipairs(s.tags) do keep[t] = true end
+    for _, t in ipairs(QE.decode_list(old.tags)) do
+      if not keep[t] then QE.tag_index_remove(jid, t) end
+    end
+    if #s.depends > 0 then
+      local want = {}
+      for _, d in ipairs(s.depends) do want[d] = true end
+      for _, d in ipairs(redis.call('SMEMBERS', QE.kjdeps(jid))) do
+        if not want[d] then
+          redis.call('SREM', QE.kjdeps(jid), d)
+          redis.call('SREM', QE.kjdents(d), jid)
+        end
+      end
+    end
+    live = redis.call('SCARD', QE.kjdeps(jid))
+    if old.state ~= 'failed' and old.failure ~= nil then redis.call('HSET', key, 'failure', '') end
+  end
+  if #s.depends > 0 then
+    QE.add_dependencies(jid, s.depends)
+    live = redis.call('SCARD', QE.kjdeps(jid))
+  end
+  local state, sched = 'waiting', ''
+  if live > 0 then
+    state = 'depends'
+    if s.delay > 0 then sched = QE.now + s.delay end
+    redis.call('ZADD', QE.kq(queue, 'depends'), QE.now, jid)
+  elseif s.delay > 0 then
+    state = 'scheduled'
+    redis.call('ZADD', QE.kq(queue, 'scheduled'), QE.now + s.delay, jid)
+  else
+    redis.call('ZADD', QE.kq(queue, 'work'), QE.score(s.priority, s.seq or QE.next_seq()), jid)
+  end
+  -- a new job stores only the fields that differ from the readers' defaults
+  redis.call('HSET', key, 'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority,
+    'state', state, 'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.now)
+  if old ~= nil then
+    redis.call('HSET', key, 'tags', tags_json, 'worker', '', 'expires', 0,
+      'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
+      'scheduled', sched, 'backoff', s.backoff, 'result', '', 'grace', '', 'timedout', '', 'exhausted', '')
+  else
+    if #s.tags > 0 then redis.call('HSET', key, 'tags', tags_json) end
+    if #s.throttles > 0 then redis.call('HSET', key, 'throttles', QE.list_json(s.throttles)) end
+    if s.reply then redis.call('HSET', key, 'reply', '1') end
+    if sched ~= '' then redis.call('HSET', key, 'scheduled', sched) end
+    if s.backoff ~= '' then redis.call('HSET', key, 'backoff', s.backoff) end
+  end
+  local qjson = cjson.encode(queue)
+  QE.history_raw(jid, '{"when":' .. QE.fnum(QE.now) .. ',"what":"put","queue":' .. qjson .. '}')
+  for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
+  if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
+    QE.event('moved', jid, queue, {from = old.queue, state = state})
+  else
+    redis.call('PUBLISH', QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
+      .. ',"t":' .. QE.fnum(QE.now) .. ',"state":"' .. state .. '"}')
+  end
+  if not s.batch then
+    QE.register_queue(queue)
+    if state ~= 'depends' then QE.wake(queue) end
+  end
+  return state
+end
+
+-- put(worker, queue, jid, klass, data, delay, priority, tags, retries, depends, unique,
+--     throttles, reply, backoff) -> jid
+function QE.cmd_put(args, requeue)
+  local worker = args[3] or ''
+  local queue = QE.name(args[4], 'queue')
+  local s = QE.parse_put(queue, args, 5, {}, requeue)
+  QE.do_put(worker, s)
+  return s.jid
+end
+
+-- put_many(worker, queue, n, <12 put fields> * n) -> JSON list of jids. All jobs are
+-- validated before the first write: one bad job rejects the batch.
+function QE.cmd_put_many(args)
+  local worker = args[3] or ''
+  local queue = QE.name(args[4], 'queue')
+  local n = QE.integer(args[5], 'count', 0, 100000)
+  if #args ~= 5 + n * QE.PUT_FIELDS then
+    QE.raise('InvalidArgument', 'expected ' .. n .. ' jobs of ' .. QE.PUT_FIELDS .. ' fields')
+  end
+  local specs, seen = {}, {}
+  for i = 1, n do specs[i] = QE.parse_put(queue, args, 6 + (i - 1) * QE.PUT_FIELDS, seen, false) end
+  local jids, done = {}, {}
+  local seq = QE.next_seq(n) - n
+  for i = 1, n do
+    specs[i].batch = true
+    specs[i].seq = seq + i
+    -- a jid given twice in one batch: the later put moves the earlier one
+    if done[specs[i].jid] then specs[i].old = QE.job(specs[i].jid) end
+    done[specs[i].jid] = true
+    QE.do_put(worker, specs[i])
+    jids[i] = specs[i].jid
+  end
+  if n > 0 then QE.register_queue(queue); QE.wake(queue) end
+  return QE.list_json(jids)
+end
+
+-- ---------------------------------------------------------------- housekeeping steps
+-- promote(queue, n) -> number of scheduled jobs whose time came, moved to waiting.
+function QE.promote(queue, n)
+  if n <= 0 then return 0 end
+  local key = QE.kq(queue, 'scheduled')
+  local ready = redis.call('ZRANGEBYSCORE', key, '-inf', QE.now, 'LIMIT', 0, n)
+  if #ready == 0 then return 0 end
+  local seq = QE.next_seq(#ready) - #ready
+  for i, jid in ipairs(ready) do
+    redis.call('ZREM', key, jid)
+    local p = tonumber(redis.call('HGET', QE.kj(jid), 'priority')) or 0
+    redis.call('ZADD', QE.kq(queue, 'work'), QE.score(p, seq + i), jid)
+    redis.call('HSET', QE.kj(jid), 'state', 'waiting')
+    QE.event('scheduled', jid, queue)
+  end
+  QE.wake(queue)
+  return #ready
+end
+
+-- reclaim(queue, n, out) -> number of expired leases handled (at most n).
+-- First notice (grace-period > 0): a courtesy lock_lost and the lease extended by the grace.
+-- After the grace: one retry spent (not for `timeout`); retries left -> the job goes to the
+-- popper (appended to `out`), or back to waiting when `out` is nil (housekeeping) or to
+-- scheduled when it has a backoff; none left -> failed, keeping its last real error.
+function QE.reclaim(queue, n, out)
+  if n <= 0 then return 0 end
+  local locks = QE.kq(queue, 'locks')
+  local expired = redis.call('ZRANGEBYSCORE', locks, '-inf', QE.now, 'LIMIT', 0, n)
+  local grace = QE.confnum('grace-period', 10)
+  for _, jid in ipairs(expired) do
+    local j = QE.job(jid)
+    local key = QE.kj(jid)
+    if j == nil or j.state ~= 'running' then
+      redis.call('ZREM', locks, jid)
+    elseif grace > 0 and j.grace ~= '1' then
+      local until_ = QE.now + grace
+      redis.call('HSET', key, 'grace', '1', 'expires', until_)
+      redis.call('ZADD', locks, until_, jid)
+      if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), until_, jid) end
+      QE.history(jid, 'timed-out', {worker = j.worker})
+      QE.stat_incr(queue, 'retries', 1)
+      local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
+      QE.to_worker(j.worker, ev)
+      QE.event('stalled', jid, queue, {worker = j.worker, grace = grace})
+    else
+      local timedout = j.timedout == '1'
+      if grace <= 0 and not timedout then
+        QE.history(jid, 'timed-out', {worker = j.worker})
+        QE.stat_incr(queue, 'retries', 1)
+        local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
+        QE.to_worker(j.worker, ev)
+      end
+      local remaining = tonumber(j.remaining) or 0
+      if not timedout then remaining = remaining - 1 end
+      redis.call('HSET', key, 'remaining', remaining, 'grace', '', 'timedout', '')
+      j.remaining = remaining
+      if remaining < 0 then
+        QE.exhaust(jid, j, 'stalled')
+      else
+        local delay = QE.backoff_delay(j)
+        if delay > 0 or out == nil then
+          QE.unplace(jid, j)
+          local state = QE.enqueue(jid, queue, tonumber(j.priority) or 0, delay, 0)
+          redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.now)
+          QE.event('retried', jid, queue, {worker = j.worker, remaining = remaining, delay = delay})
+        else
+          redis.call('ZREM', locks, jid)
+          if j.worker ~= '' then redis.call('ZREM', QE.kw(j.worker), jid) end
+          out[#out + 1] = jid
+        end
+      end
+    end
+  end
+  return #expired
+end
+
+-- take(queue, n, out): move up to n jids from the top of work into out, skipping (and
+-- parking) jobs whose throttles are full. Looks at no more than n + housekeeping-batch jobs.
+function QE.take(queue, n, out)
+  if n <= 0 then return end
+  local work = QE.kq(queue, 'work')
+  local throttled = QE.throttles_in_use()
+  if not throttled then
+    local got = redis.call('ZRANGE', work, 0, n - 1)
+    if #got > 0 then
+      for _, jid in ipairs(got) do out[#out + 1] = jid end
+      for i = 1, #got, 1000 do
+        redis.call('ZREM', work, unpack(got, i, math.min(i + 999, #got)))
+      end
+    end
+    return
+  end
+  local budget = n + QE.batch()
+  local want = n
+  while want > 0 and budget > 0 do
+    local got = redis.call('ZRANGE', work, 0, math.min(want, budget) - 1, 'WITHSCORES')
+    if #got == 0 then break end
+    for i = 1, #got, 2 do
+      local jid, score = got[i], tonumber(got[i + 1])
+      budget = budget - 1
+      redis.call('ZREM', work, jid)
+      if QE.throttle_acquire(jid, queue, score) then
+        out[#out + 1] = jid
+        want = want - 1
+      end
+    end
+  end
+end
+
+-- lease(queue, worker, jids, reclaimed) -> list of job JSON strings: hand jobs to a worker.
+function QE.lease(queue, worker, jids, reclaimed)
+  if #jids == 0 then return {} end
+  local expires = QE.now + QE.heartbeat_for(queue)
+  local out, waits = {}, {}
+  local lockargs, wargs = {}, {}
+  for i, jid in ipairs(jids) do
+    local key = QE.kj(jid)
+    local j = QE.job(jid)
+    if j ~= nil then
+      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(j.time) or QE.now) end
+      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', expires,
+        'time', QE.now, 'grace', '')
+      j.state, j.worker, j.expires, j.time = 'running', worker, expires, QE.now
+      QE.history(jid, 'popped', {worker = worker})
+      lockargs[#lockargs + 1] = expires; lockargs[#lockargs + 1] = jid
+      QE.event('popped', jid, queue, {worker = worker})
+      out[#out + 1] = QE.job_json(j, false)
+    end
+  end
+  for i = 1, #lockargs, 1000 do
+    local chunk = {unpack(lockargs, i, math.min(i + 999, #lockargs))}
+    redis.call('ZADD', QE.kq(queue, 'locks'), unpack(chunk))
+    redis.call('ZADD', QE.kw(worker), unpack(chunk))
+  end
+  if #waits > 0 then QE.stat_sample('wait', queue, waits) end
+  return out
+end
+
+-- pop_queue(queue, worker, want) -> list of job JSON strings (at most want).
+function QE.pop_queue(queue, worker, want)
+  local maxc = tonumber(QE.config(queue .. '-max-concurrency')) or 0
+  if maxc > 0 then
+    local held = redis.call('ZCOUNT', QE.kq(queue, 'locks'), '(' .. QE.fnum(QE.now), '+inf')
+    if maxc - held < want then want = maxc - held end
+  end
+  if want <= 0 then return {} end
+  local jids, reclaimed = {}, {}
+  QE.reclaim(queue, want, jids)
+  for _, jid in ipairs(jids) do reclaimed[jid] = true end
+  QE.spawn_recurring(queue, want - #jids)
+  QE.promote(queue, want - #jids)
+  QE.take(queue, want - #jids, jids)
+  return QE.lease(queue, worker, jids, reclaimed)
+end
+
+-- pop(worker, count, queue...) -> JSON list of jobs. Strict priority over the queues:
+-- fills from the first queue, then the next. Paused queues give nothing.
+function QE.cmd_pop(args)
+  local worker = QE.name(args[3], 'worker')
+  local count = QE.integer(args[4], 'count', 0, 100000)
+  if #args < 5 then QE.raise('InvalidArgument', 'at least one queue is required') end
+  for i = 5, #args do QE.name(args[i], 'queue') end
+  redis.call('ZADD', QE.k('workers'), QE.now, worker)
+  local all = {}
+  for i = 5, #args do
+    if #all >= count then break end
+    local queue = args[i]
+    if redis.call('SISMEMBER', QE.k('paused'), queue) == 0 then
+      for _, s in ipairs(QE.pop_queue(queue, worker, count - #all)) do all[#all + 1] = s end
+    end
+  end
+  return '[' .. table.concat(all, ',') .. ']'
+end
+
+-- peek(queue, count) -> JSON list of the next waiting jobs (spawns due recurring jobs and
+-- promotes due scheduled ones first, bounded by count; leases are not touched).
+function QE.cmd_peek(queue, count)
+  QE.name(queue, 'queue')
+  count = QE.integer(count, 'count', 0, 100000)
+  if count == 0 then return '[]' end
+  QE.spawn_recurring(queue, count)
+  QE.promote(queue, count)
+  local out = {}
+  for _, jid in ipairs(redis.call('ZRANGE', QE.kq(queue, 'work'), 0, count - 1)) do
+    local j = QE.job(jid)
+    if j then out[#out + 1] = QE.job_json(j, false) end
+  end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- pause(queue...) / unpause(queue...) -> 'OK'
+function QE.cmd_pause(queues, paused)
+  for _, q in ipairs(queues) do QE.name(q, 'queue') end
+  for _, q in ipairs(queues) do
+    if paused then redis.call('SADD', QE.k('paused'), q) else redis.call('SREM', QE.k('paused'), q) end
+    QE.event(paused and 'paused' or 'unpaused', nil, q)
+  end
+  return 'OK'
+end
+
+-- length(queue) -> integer: leased + waiting + scheduled + throttled jobs
+function QE.cmd_length(queue)
+  QE.name(queue, 'queue')
+  return redis.call('ZCARD', QE.kq(queue, 'locks')) + redis.call('ZCARD', QE.kq(queue, 'work'))
+    + redis.call('ZCARD', QE.kq(queue, 'scheduled')) + redis.call('ZCARD', QE.kq(queue, 'throttled'))
+end
+
+-- jobs('complete', offset, count) -> JSON jids, newest first
+-- jobs(state, queue, offset, count) -> JSON jids; state in running, stalled, waiting,
+--   scheduled, depends, recurring, throttled. running/stalled split the leases at now.
+function QE.cmd_jobs(state, a, b, c)
+  if state == 'complete' then
+    local offset = QE.integer(a ~= '' and a or 0, 'offset', 0)
+    local count = QE.integer(b ~= '' and b or 25, 'count', 0)
+    if count == 0 then return '[]' end
+    return QE.list_json(redis.call('ZREVRANGE', QE.k('completed'), offset, offset + count - 1))
+  end
+  local queue = a
+  local offset = QE.integer(b ~= '' and b or 0, 'offset', 0)
+  local count = QE.integer(c ~= '' and c or 25, 'count', 0)
+  local sub = ({waiting = 'work', scheduled = 'scheduled', depends = 'depends',
+    recurring = 'recur', throttled = 'throttled'})[state]
+  if sub == nil and state ~= 'running' and state ~= 'stalled' then
+    QE.raise('InvalidArgument', 'state must be one of complete, running, stalled, waiting, '
+      .. 'scheduled, depends, recurring, throttled; got ' .. tostring(state))
+  end
+  QE.name(queue, 'queue')
+  if count == 0 then return '[]' end
+  local now = QE.fnum(QE.now)
+  if state == 'running' then
+    return QE.list_json(redis.call('ZRANGEBYSCORE', QE.kq(queue, 'locks'), '(' .. now, '+inf',
+      'LIMIT', offset, count))
+  elseif state == 'stalled' then
+    return QE.list_json(redis.call('ZRANGEBYSCORE', QE.kq(queue, 'locks'), '-inf', now,
+      'LIMIT', offset, count))
+  end
+  return QE.list_json(redis.call('ZRANGE', QE.kq(queue, sub), offset, offset + count - 1))
+end
+
+-- counts(queue) -> table {name, waiting, running, stalled, scheduled, depends, recurring,
+--   throttled, paused}
+function QE.counts(queue)
+  local locks = QE.kq(queue, 'locks')
+  local total = redis.call('ZCARD', locks)
+  local stalled = redis.call('ZCOUNT', locks, '-inf', QE.fnum(QE.now))
+  return {
+    name = queue,
+    waiting = redis.call('ZCARD', QE.kq(queue, 'work')),
+    running = total - stalled,
+    stalled = stalled,
+    scheduled = redis.call('ZCARD', QE.kq(queue, 'scheduled')),
+    depends = redis.call('ZCARD', QE.kq(queue, 'depends')),
+    recurring = redis.call('ZCARD', QE.kq(queue, 'recur')),
+    throttled = redis.call('ZCARD', QE.kq(queue, 'throttled')),
+    paused = redis.call('SISMEMBER', QE.k('paused'), queue) == 1,
+  }
+end
+
+-- queues([queue]) -> JSON counts object for one queue, or a list for every known queue
+-- (ordered by first use). Read-only: no promotion happens here.
+function QE.cmd_queues(queue)
+  if queue ~= nil and queue ~= '' then
+    QE.name(queue, 'queue')
+    return cjson.encode(QE.counts(queue))
+  end
+  local out = {}
+  for i, q in ipairs(redis.call('ZRANGE', QE.k('queues'), 0, -1)) do out[i] = cjson.encode(QE.counts(q)) end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- failed() -> {group: count}; failed(group, start, limit) -> {total, jobs:[jid]} newest first
+function QE.cmd_failed(group, start, limit)
+  if group == nil or group == '' then
+    local out = {}
+    for _, g in ipairs(redis.call('SMEMBERS', QE.k('failures'))) do
+      out[#out + 1] = cjson.encode(g) .. ':' .. redis.call('LLEN', QE.kf(g))
+    end
+    return '{' .. table.concat(out, ',') .. '}'
+  end
+  QE.name(group, 'group')
+  start = QE.integer(start ~= '' and start or 0, 'start', 0)
+  limit = QE.integer(limit ~= '' and limit or 25, 'limit', 0)
+  local jobs = {}
+  if limit > 0 then jobs = redis.call('LRANGE', QE.kf(group), start, start + limit - 1) end
+  return '{"total":' .. redis.call('LLEN', QE.kf(group)) .. ',"jobs":' .. QE.list_json(jobs) .. '}'
+end
+
+-- unfail(queue, group, count) -> number of the group's oldest failed jobs put back to waiting
+-- in queue (retries reset; failure lists and the failed counter updated).
+function QE.cmd_unfail(queue, group, count)
+  QE.name(queue, 'queue'); QE.name(group, 'group')
+  count = QE.integer(count ~= '' and count or 25, 'count', 0, 100000)
+  if count == 0 then return 0 end
+  local jids = redis.call('LRANGE', QE.kf(group), -count, -1)
+  local moved = 0
+  for i = #jids, 1, -1 do
+    local jid = jids[i]
+    local j = QE.job(jid)
+    if j ~= nil and j.state == 'failed' then
+      QE.unindex_failure(jid, j)
+      QE.unplace(jid, j)
+      redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(j.priority) or 0, QE.next_seq()), jid)
+      redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'queue', queue, 'worker', '', 'expires', 0,
+        'remaining', j.retries, 'time', QE.now, 'exhausted', '')
+      QE.history(jid, 'put', {queue = queue})
+      QE.event('put', jid, queue, {state = 'waiting', unfail = true})
+      moved = moved + 1
+    else
+      redis.call('LREM', QE.kf(group), 0, jid)
+    end
+  end
+  if redis.call('LLEN', QE.kf(group)) == 0 then redis.call('SREM', QE.k('failures'), group) end
+  if moved > 0 then QE.register_queue(queue); QE.wake(queue) end
+  return moved
+end
+
+-- queue.forget(queue...) -> 'OK': drop queues from the registry
+function QE.cmd_forget(queues)
+  for _, q in ipairs(queues) do QE.name(q, 'queue') end
+  for _, q in ipairs(queues) do redis.call('ZREM', QE.k('queues'), q) end
+  return 'OK'
+end
+
+-- next_due(queue...) -> seconds (string) until a scheduled job, recurring spawn or lease
+-- expiry in those queues is due (0 when one is due now), or nil when nothing is pending.
+function QE.cmd_next_due(queues)
+  local best = nil
+  for _, q in ipairs(queues) do
+    QE.name(q, 'queue')
+    for _, sub in ipairs({'scheduled', 'recur', 'locks'}) do
+      local first = redis.call('ZRANGE', QE.kq(q, sub), 0, 0, 'WITHSCORES')
+      if #first > 0 then
+        local t = tonumber(first[2])
+        if best == nil or t < best then best = t end
+      end
+    end
+  end
+  if best == nil then return nil end
+  local d = best - QE.now
+  if d < 0 then d = 0 end
+  return QE.fnum(d)
+end

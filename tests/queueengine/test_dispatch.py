@@ -1,0 +1,456 @@
+"""queueengine.dispatch: the Job::Async API, its fixed bugs and its errors, over every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from queueengine.dispatch import JobFailed, JobManager, JobTimeout, ModeMismatch
+from queueengine.dispatch import memory as memory_backend
+from queueengine.dispatch.base import new_id
+from queueengine.exceptions import InvalidArgument, QueueEngineError
+
+KINDS = [("memory", "simple"), ("redis", "simple"), ("redis", "recoverable"), ("redis", "reliable")]
+IDS = ["memory", "simple", "recoverable", "reliable"]
+NS = "test"
+
+
+class Pair:
+    """Builds clients and workers of one kind and tears them all down."""
+
+    def __init__(self, kind: tuple[str, str], url: str) -> None:
+        self.type, self.mode = kind
+        self.url = url
+        self.made: list[Any] = []
+
+    def _cfg(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        base: dict[str, Any] = {"mode": self.mode, "namespace": NS}
+        if self.type == "redis":
+            base["uri"] = self.url
+        return {**base, **cfg}
+
+    def client(self, **cfg: Any) -> Any:
+        client = JobManager().client(self.type, **self._cfg(cfg))
+        self.made.append(client)
+        return client
+
+    def worker(self, handler: Any = None, start: bool = True, **cfg: Any) -> Any:
+        worker = JobManager().worker(self.type, **self._cfg(cfg))
+        self.made.append(worker)
+        if handler is not None:
+            worker.jobs.each(handler)
+            if start:
+                worker.start()
+        return worker
+
+    def close(self) -> None:
+        for thing in reversed(self.made):
+            if hasattr(thing, "stop"):
+                thing.stop(timeout=1)
+            else:
+                thing.close()
+
+
+@pytest.fixture(params=KINDS, ids=IDS)
+def pair(request: pytest.FixtureRequest, redis_url: str, redis_conn: redis.Redis) -> Iterator[Pair]:
+    memory_backend.reset()
+    made = Pair(request.param, redis_url)
+    yield made
+    made.close()
+    memory_backend.reset()
+
+
+def add(job: Any) -> None:
+    job.done(job.data["x"] + job.data["y"])
+
+
+def test_submit_is_a_future_resolved_by_a_worker(pair: Pair) -> None:
+    """submit() returns a Future; nothing runs before the worker starts; then it resolves."""
+    client = pair.client()
+    future = client.submit(x=1, y=2)
+    worker = pair.worker(add, start=False)
+    assert not future.done()
+    worker.start()
+    assert future.result(10) == 3
+    assert client.pending == 0
+
+
+def test_asubmit(pair: Pair) -> None:
+    """await client.asubmit(...) gives the result."""
+    client = pair.client()
+    pair.worker(add)
+
+    async def go() -> list[int]:
+        return list(await asyncio.gather(*(client.asubmit(x=i, y=1) for i in range(20))))
+
+    assert asyncio.run(go()) == [i + 1 for i in range(20)]
+
+
+def test_handler_styles(pair: Pair) -> None:
+    """A handler may return the result, return a coroutine, or call done() later from elsewhere."""
+    client = pair.client()
+
+    def handler(job: Any) -> Any:
+        kind = job.data["kind"]
+        if kind == "return":
+            return 41 + 1
+        if kind == "async":
+
+            async def later() -> str:
+                await asyncio.sleep(0.01)
+                return "async"
+
+            return later()
+        threading.Timer(0.05, job.done, args=["callback"]).start()
+        return None
+
+    pair.worker(handler, max_concurrent_jobs=2)
+    futures = [client.submit(kind=k) for k in ("return", "async", "callback")]
+    assert [f.result(10) for f in futures] == [42, "async", "callback"]
+
+
+def test_failures_reach_the_client_and_free_the_slot(pair: Pair) -> None:
+    """fail(reason), a raising handler and a worker timeout fail the future with the reason;
+    the single concurrency slot is freed each time, so the next job still runs."""
+    client = pair.client()
+    release = threading.Event()
+
+    def handler(job: Any) -> Any:
+        what = job.data["what"]
+        if what == "fail":
+            job.fail("out of cheese")
+        elif what == "raise":
+            raise ValueError("bad input 7")
+        elif what == "hang":
+            release.wait(10)
+        else:
+            job.done("fine")
+
+    pair.worker(handler, max_concurrent_jobs=2, timeout=0.3)
+    with pytest.raises(JobFailed, match="out of cheese"):
+        client.submit(what="fail").result(10)
+    with pytest.raises(JobFailed, match="ValueError: bad input 7") as info:
+        client.submit(what="raise").result(10)
+    assert info.value.group == "default-ValueError"
+    hangs = [client.submit(what="hang") for _ in range(2)]
+    for hang in hangs:
+        with pytest.raises(JobFailed, match="timeout") as info:
+            hang.result(10)
+        assert info.value.group == "default-timeout"
+    assert client.submit(what="ok").result(10) == "fine"
+    release.set()
+
+
+def test_client_timeout_leaks_nothing(pair: Pair, redis_conn: redis.Redis) -> None:
+    """A client-side timeout fails the future and withdraws the job: no pending entry, no key."""
+    client = pair.client(timeout=0.2)
+    before = set(redis_conn.keys())
+    future = client.submit(x=1, y=1)
+    with pytest.raises(JobTimeout):
+        future.result(10)
+    exc = future.exception()
+    assert isinstance(exc, TimeoutError)
+    assert client.pending == 0
+    if pair.mode == "simple":  # nothing at all is left
+        assert set(redis_conn.keys()) == before
+    else:  # engine jobs: the job and its history are gone, the queue is empty
+        assert not [k for k in redis_conn.keys('*') if exc.jid.encode() in k]
+        assert b"" not in redis_conn.zrange(f"qe:{{{NS}}}:q:default:work", 0, -1)
+        assert redis_conn.zcard(f"qe:{{{NS}}}:q:default:work") == 0
+    worker = pair.worker(add)
+    # the withdrawn job is never run: the worker sees nothing
+    time.sleep(0.2)
+    assert worker.processed == 0
+
+
+def test_strict_priority_over_several_queues(pair: Pair) -> None:
+    """Jobs of the first queue all run before any job of the second one."""
+    low = pair.client(queue="low")
+    high = pair.client(queue="high")
+    lows = [low.submit(n=i) for i in range(5)]
+    highs = [high.submit(n=i) for i in range(5)]
+    order: list[str] = []
+    pair.worker(lambda job: order.append(job.queue) or job.done(job.data["n"]), queues=["high", "low"])
+    assert [f.result(10) for f in highs + lows] == list(range(5)) * 2
+    assert order == ["high"] * 5 + ["low"] * 5
+
+
+def test_stop_finishes_in_flight_jobs(pair: Pair) -> None:
+    """stop(timeout) waits for running jobs and returns True."""
+    client = pair.client()
+    started = threading.Event()
+
+    def slow(job: Any) -> None:
+        started.set()
+        time.sleep(0.2)
+        job.done("finished")
+
+    worker = pair.worker(slow)
+    future = client.submit()
+    assert started.wait(10)
+    assert worker.stop(timeout=5) is True
+    assert future.result(5) == "finished"
+
+
+def test_stop_hands_back_unfinished_jobs(pair: Pair) -> None:
+    """A job still running when stop's timeout ends is handed back and done by another worker."""
+    client = pair.client()
+    started = threading.Event()
+    worker = pair.worker(lambda job: started.set(), max_concurrent_jobs=1)  # never finishes
+    future = client.submit(x=2, y=3)
+    assert started.wait(10)
+    assert worker.stop(timeout=0.1) is False
+    pair.worker(add)
+    assert future.result(10) == 5
+
+
+def test_stop_while_fetching_orphans_nothing(pair: Pair) -> None:
+    """stop() on an idle worker returns at once; a job queued afterwards is not lost."""
+    client = pair.client()
+    worker = pair.worker(add)
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert worker.stop(timeout=5) is True
+    assert time.monotonic() - started < 0.9  # well under the 1 s poll: the fetch was unblocked
+    future = client.submit(x=1, y=1)
+    pair.worker(add)
+    assert future.result(10) == 2
+
+
+def test_mode_mismatch_names_both_modes(pair: Pair, redis_conn: redis.Redis) -> None:
+    """A client or worker of another mode fails at start, naming both modes; nothing written."""
+    pair.client()
+    other = "reliable" if pair.mode != "reliable" else "simple"
+    before = {k: redis_conn.dump(k) for k in redis_conn.keys('*')}
+    kind = {"uri": pair.url} if pair.type == "redis" else {}
+    with pytest.raises(ModeMismatch, match=rf"'{pair.mode}'.*'{other}'"):
+        JobManager().client(pair.type, mode=other, namespace=NS, **kind)
+    with pytest.raises(ModeMismatch, match=rf"'{pair.mode}'.*'{other}'"):
+        JobManager().worker(pair.type, mode=other, namespace=NS, **kind)
+    assert {k: redis_conn.dump(k) for k in redis_conn.keys('*')} == before
+
+
+def test_non_json_data_is_refused(pair: Pair, redis_conn: redis.Redis) -> None:
+    """Non-JSON data raises InvalidArgument naming the argument; nothing is written."""
+    client = pair.client()
+    before = {k: redis_conn.dump(k) for k in redis_conn.keys('*')}
+    with pytest.raises(InvalidArgument, match="'when'"):
+        client.submit(x=1, when=object())
+    assert {k: redis_conn.dump(k) for k in redis_conn.keys('*')} == before
+    assert client.pending == 0
+
+
+def test_bad_configuration(redis_url: str, redis_conn: redis.Redis) -> None:
+    """Unknown type, unknown option, bad uri, bad mode, bad numbers: InvalidArgument naming it."""
+    jm = JobManager()
+    with pytest.raises(InvalidArgument, match="'rabbit'"):
+        jm.client("rabbit")
+    with pytest.raises(InvalidArgument, match="'colour'"):
+        jm.client("redis", uri=redis_url, colour="red")
+    with pytest.raises(InvalidArgument, match="'uri'"):
+        jm.client("redis", uri="http://example.com/")
+    with pytest.raises(InvalidArgument, match="'uri'"):
+        jm.worker("redis", uri="redis://127.0.0.1:notaport/0")
+    with pytest.raises(InvalidArgument, match="'mode'"):
+        jm.worker("redis", uri=redis_url, mode="fast")
+    with pytest.raises(InvalidArgument, match="'max_concurrent_jobs'"):
+        jm.worker("redis", uri=redis_url, max_concurrent_jobs=0)
+    with pytest.raises(InvalidArgument, match="'timeout'"):
+        jm.client("redis", uri=redis_url, timeout=-1)
+    with pytest.raises(InvalidArgument, match="'queues'"):
+        jm.worker("redis", uri=redis_url, queues="high")
+    with pytest.raises(QueueEngineError, match="6"):
+        jm.client("redis", uri="redis://127.0.0.1:6/0")
+    assert redis_conn.dbsize() == 0
+
+
+def test_job_ids_are_unique_across_forks() -> None:
+    """Children forked from one parent draw different ids (no shared random state)."""
+    new_id()
+    readers = []
+    pids = []
+    for _ in range(4):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(r)
+            os.write(w, "\n".join(new_id() for _ in range(200)).encode())
+            os._exit(0)
+        os.close(w)
+        readers.append(r)
+        pids.append(pid)
+    ids: list[str] = [new_id() for _ in range(200)]
+    for r in readers:
+        chunks = []
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+        os.close(r)
+        ids += b"".join(chunks).decode().split("\n")
+    for pid in pids:
+        os.waitpid(pid, 0)
+    assert len(ids) == 1000
+    assert len(set(ids)) == 1000
+
+
+def test_many_threads_submitting(pair: Pair) -> None:
+    """Submits from many threads at once (grouped into shared pushes) all get their own answer."""
+    client = pair.client()
+    pair.worker(add, max_concurrent_jobs=4)
+    results: dict[int, list[int]] = {}
+
+    def submitter(t: int) -> None:
+        futures = [client.submit(x=t, y=i) for i in range(100)]
+        results[t] = [f.result(20) for f in futures]
+
+    threads = [threading.Thread(target=submitter, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {t: [t + i for i in range(100)] for t in range(8)}
+
+
+def test_prefetched_jobs_go_back_in_order_on_stop(redis_url: str, redis_conn: redis.Redis) -> None:
+    """simple: jobs a worker prefetched but did not start are handed back, in order, at stop()."""
+    made = Pair(("redis", "simple"), redis_url)
+    try:
+        client = made.client()
+        futures = [client.submit(n=i) for i in range(10)]
+        first = threading.Event()
+        release = threading.Event()
+
+        def handler(job: Any) -> int:
+            if job.data["n"] == 0:
+                first.set()
+                release.wait(10)
+            return int(job.data["n"])
+
+        worker = made.worker(handler, prefetch=16)
+        assert first.wait(10)
+        threading.Timer(0.2, release.set).start()
+        assert worker.stop(timeout=5) is True
+        assert futures[0].result(5) == 0
+        assert redis_conn.llen(f"qe:{{{NS}}}:m:s:default") == 9
+        order: list[int] = []
+        made.worker(lambda job: order.append(job.data["n"]) or job.data["n"])
+        assert [f.result(10) for f in futures] == list(range(10))
+        assert order == list(range(1, 10))
+    finally:
+        made.close()
+
+
+def test_close_fails_pending_futures(pair: Pair) -> None:
+    """Closing a client fails the futures it can no longer resolve instead of leaving them hanging."""
+    client = pair.client()
+    future = client.submit(x=1, y=1)
+    client.close()
+    with pytest.raises(QueueEngineError, match="closed"):
+        future.result(5)
+    with pytest.raises(RuntimeError, match="closed"):
+        client.submit(x=1, y=1)
+
+
+def test_client_timeout_while_running_leaks_nothing(pair: Pair, redis_conn: redis.Redis) -> None:
+    """A job that times out at the client while a worker runs it leaves no record behind, and
+    the worker carries on with the next job."""
+    client = pair.client(timeout=0.3)
+    started, release = threading.Event(), threading.Event()
+
+    def handler(job: Any) -> Any:
+        if job.data.get("slow"):
+            started.set()
+            release.wait(10)
+        return "done"
+
+    worker = pair.worker(handler)
+    slow = client.submit(slow=True)
+    assert started.wait(10)
+    with pytest.raises(JobTimeout) as info:
+        slow.result(10)
+    release.set()
+    assert client.submit(slow=False).result(10) == "done"
+    deadline = time.monotonic() + 5
+    while worker.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [k for k in redis_conn.keys("*") if info.value.jid.encode() in k]
+    assert client.pending == 0
+
+
+def test_handler_may_stop_its_worker(pair: Pair) -> None:
+    """A handler calling worker.stop() finishes its job and ends worker.run()."""
+    client = pair.client()
+    holder: dict[str, Any] = {}
+
+    def handler(job: Any) -> str:
+        holder["worker"].stop(timeout=5)
+        return "last"
+
+    worker = pair.worker(handler, start=False)
+    holder["worker"] = worker
+    future = client.submit()
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert future.result(5) == "last"
+
+
+def test_counts(pair: Pair) -> None:
+    """client.counts() reports the queue's waiting jobs in every mode (and totals in simple)."""
+    client = pair.client()
+    futures = [client.submit(x=i, y=0) for i in range(3)]
+    counts = client.counts()
+    assert (counts["name"], counts["waiting"]) == ("default", 3)
+    pair.worker(add)
+    assert [f.result(10) for f in futures] == [0, 1, 2]
+    deadline = time.monotonic() + 5
+    while client.counts()["waiting"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.counts()["waiting"] == 0
+    if pair.type == "redis" and pair.mode == "simple":
+        assert client.counts()["done"] == 3
+
+
+def test_imports_and_runs_without_django(redis_url: str, redis_conn: redis.Redis) -> None:
+    """The modes import and work in a process where Django is not configured (nor imported)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import sys
+from queueengine.dispatch import JobManager
+jm = JobManager()
+worker = jm.worker("redis", uri={redis_url!r}, mode="simple", namespace="nodjango")
+worker.jobs.each(lambda job: job.done(job.data["x"] * 2))
+worker.start()
+client = jm.client("redis", uri={redis_url!r}, mode="simple", namespace="nodjango")
+assert client.submit(x=21).result(10) == 42
+worker.stop(2); client.close()
+assert "django" not in sys.modules, "django was imported"
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_cancelling_a_future_withdraws_the_job(pair: Pair) -> None:
+    """future.cancel() before a worker took the job removes it: no worker ever sees it."""
+    client = pair.client()
+    future = client.submit(x=1, y=1)
+    assert future.cancel()
+    assert client.pending == 0
+    assert client.counts()["waiting"] == 0
+    worker = pair.worker(add)
+    assert client.submit(x=2, y=2).result(10) == 4
+    assert worker.processed == 1

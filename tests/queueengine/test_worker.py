@@ -1,0 +1,489 @@
+"""The worker in this process (a thread), against real Redis time: dispatch, handlers, results,
+failures, retries with backoff, async and thread concurrency, aborts, graceful stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from queueengine import Client, JobFailed
+from queueengine.handlers import constant, exponential, import_path, linear, resolve, retry
+from queueengine.worker import Worker
+from tests import jobfixtures
+
+NS = "wt"
+
+
+@pytest.fixture
+def client(redis_url: str, redis_conn: redis.Redis) -> Iterator[Client]:
+    """A client on real Redis time (no clock): the worker's view of the world."""
+    c = Client.from_url(redis_url, namespace=NS)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def other(redis_url: str, redis_conn: redis.Redis) -> Iterator[Client]:
+    """A second client (an operator, another process)."""
+    c = Client.from_url(redis_url, namespace=NS, worker_name="operator")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def start_worker(client: Client) -> Iterator[Callable[..., Worker]]:
+    """``start_worker(queues, **options)`` runs a Worker in a thread; it is stopped after the test."""
+    running: list[tuple[Worker, threading.Thread]] = []
+
+    def start(queues: list[str], **options: Any) -> Worker:
+        options.setdefault("install_signals", False)
+        worker = Worker(client, queues, **options)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        running.append((worker, thread))
+        return worker
+
+    yield start
+    for worker, thread in running:
+        worker.stop()
+        thread.join(15)
+        assert not thread.is_alive(), "worker did not stop"
+
+
+def key() -> str:
+    return f"t:{uuid.uuid4().hex}"
+
+
+def blpop(conn: redis.Redis, name: str, timeout: float = 10) -> str:
+    got = conn.blpop([name], timeout=timeout)
+    assert got is not None, f"nothing arrived on {name} within {timeout}s"
+    return got[1].decode()
+
+
+def burst(client: Client, queues: list[str], **options: Any) -> Worker:
+    worker = Worker(client, queues, burst=True, install_signals=False, **options)
+    assert worker.run() == 0
+    return worker
+
+
+# ---------------------------------------------------------------------- handlers and results
+def test_auto_complete_stores_the_return_value(client: Client) -> None:
+    q = client.queues["q"]
+    jid = q.put("tests.jobfixtures.add", {"x": 2, "y": 3})
+    jid2 = q.put("tests.jobfixtures.echo", {"nested": [1, {"a": None}]})
+    worker = burst(client, ["q"])
+    job = client.jobs[jid]
+    assert job.state == "complete" and job.result == 5
+    assert client.jobs[jid2].result == {"nested": [1, {"a": None}]}
+    assert worker.processed == 2 and worker.failed == 0
+    assert client.workers.counts == [], "a worker deregisters on exit"
+
+
+def test_exception_fails_in_queue_exception_group_with_traceback(client: Client) -> None:
+    jid = client.queues["imports"].put("tests.jobfixtures.boom", {"what": "widget"})
+    burst(client, ["imports"])
+    job = client.jobs[jid]
+    assert job.state == "failed"
+    assert job.failure is not None
+    assert job.failure["group"] == "imports-KeyError"
+    assert "no such thing: widget" in job.failure["message"]
+    assert "jobfixtures.py" in job.failure["traceback"] and "raise KeyError" in job.failure["traceback"]
+    assert client.jobs.failed() == {"imports-KeyError": 1}
+
+
+def test_class_handlers_dispatch_on_queue_name_then_process(client: Client) -> None:
+    a = client.queues["thumbnails"].put("tests.jobfixtures.Resize", {})
+    b = client.queues["other"].put("tests.jobfixtures.Resize", {})
+    c = client.queues["other"].put("tests.jobfixtures.Static", {})
+    burst(client, ["thumbnails", "other"])
+    assert [client.jobs[j].result for j in (a, b, c)] == ["thumbnails", "process", "static"]
+
+
+def test_import_errors_and_missing_methods_get_clear_groups(client: Client) -> None:
+    q = client.queues["q"]
+    missing_module = q.put("tests.no_such_module.handler", {})
+    missing_attr = q.put("tests.jobfixtures.no_such_function", {})
+    no_method = q.put("tests.jobfixtures.NoMethod", {})
+    burst(client, ["q"])
+    assert client.jobs[missing_module].failure["group"] == "q-ImportError"
+    assert "tests.no_such_module" in client.jobs[missing_module].failure["message"]
+    assert client.jobs[missing_attr].failure["group"] == "q-ImportError"
+    assert "no_such_function" in client.jobs[missing_attr].failure["message"]
+    assert client.jobs[no_method].failure["group"] == "q-method-missing"
+    assert "'process'" in client.jobs[no_method].failure["message"]
+
+
+def test_a_handler_that_settles_its_job_is_left_alone(client: Client) -> None:
+    q = client.queues["q"]
+    failed = q.put("tests.jobfixtures.settles_itself", {})
+    done = q.put("tests.jobfixtures.completes_itself", {})
+    burst(client, ["q"])
+    assert client.jobs[failed].state == "failed"
+    assert client.jobs[failed].failure["group"] == "custom-group"
+    assert client.jobs[done].state == "complete" and client.jobs[done].result == {"by": "handler"}
+
+
+def test_a_result_that_is_not_json_fails_the_job_clearly(client: Client) -> None:
+    jid = client.queues["q"].put("tests.jobfixtures.unserializable", {})
+    ok = client.queues["q"].put("tests.jobfixtures.add", {"x": 1, "y": 1})
+    burst(client, ["q"])
+    job = client.jobs[jid]
+    assert job.state == "failed" and job.failure["group"].startswith("q-")
+    assert "result" in job.failure["message"]
+    assert client.jobs[ok].result == 2, "one bad result does not spoil the batch"
+
+
+# ---------------------------------------------------------------------- retries and backoff
+def test_retryable_exception_backs_off_and_the_real_error_survives_exhaustion(
+        client: Client, start_worker: Callable[..., Worker]) -> None:
+    jid = client.queues["q"].put("tests.jobfixtures.Flaky", {}, retries=2, reply=True)
+    start_worker(["q"])
+    started = time.monotonic()
+    with pytest.raises(JobFailed):
+        client.wait(jid, timeout=15)
+    elapsed = time.monotonic() - started
+    job = client.jobs[jid]
+    assert job.state == "failed"
+    assert job.failure["group"] == "q-TimeoutError", "not a generic failed-retries group"
+    assert "upstream timed out (attempt 3)" in job.failure["message"]
+    assert "raise TimeoutError" in job.failure["message"]
+    assert elapsed >= 0.05 + 0.1, "two retries waited 0.05 s and 0.1 s of backoff"
+    popped = [h for h in job.history if h["what"] == "popped"]
+    assert len(popped) == 3
+
+
+def test_retry_decorator_on_a_function(client: Client, redis_conn: redis.Redis,
+                                       start_worker: Callable[..., Worker]) -> None:
+    counter = key()
+    jid = client.queues["q"].put("tests.jobfixtures.flaky_function", {"counter": counter, "succeed_on": 3},
+                                 retries=5, reply=True)
+    start_worker(["q"])
+    assert client.wait(jid, timeout=15) == "ok after 3"
+    assert client.jobs[jid].retries_left == 3
+
+
+def test_backoff_functions() -> None:
+    exp = exponential(base=1, factor=2, max=10)
+    assert [exp(n) for n in (1, 2, 3, 4, 5, 10_000)] == [1, 2, 4, 8, 10, 10]
+    jittered = exponential(base=1, factor=2, max=10, jitter=0.5)
+    assert all(4 <= jittered(3) <= 6 for _ in range(50))
+    assert linear(3, max=7)(2) == 6 and linear(3, max=7)(5) == 7
+    assert constant(2.5)(9) == 2.5
+    with pytest.raises(ValueError):
+        exponential(factor=0.5)
+    with pytest.raises(TypeError):
+        retry(on="not an exception")  # type: ignore[arg-type]
+
+
+def test_resolve_and_import_path() -> None:
+    assert import_path("tests.jobfixtures.Resize.process") is jobfixtures.Resize.process
+    handler = resolve("tests.jobfixtures.Flaky", "q")
+    assert handler.policy is not None and handler.policy.on == (TimeoutError,)
+    assert resolve("tests.jobfixtures.async_add", "q").is_async
+    assert not resolve("tests.jobfixtures.add", "q").is_async
+    assert resolve("nodots", "q").error_group == "q-ImportError"
+
+
+# ---------------------------------------------------------------------- concurrency
+def test_async_handlers_run_concurrently_on_the_loop(client: Client) -> None:
+    q = client.queues["q"]
+    group = key()
+    jids = [q.put("tests.jobfixtures.async_rendezvous", {"key": group, "n": 4}) for _ in range(4)]
+    plain = q.put("tests.jobfixtures.async_add", {"x": 4, "y": 5})
+    bad = q.put("tests.jobfixtures.async_boom", {})
+    burst(client, ["q"], concurrency=6)
+    assert [client.jobs[j].result for j in jids] == [4, 4, 4, 4], "all four were running at the same time"
+    assert client.jobs[plain].result == 9
+    assert client.jobs[bad].failure["group"] == "q-ValueError"
+
+
+def test_sync_handlers_run_in_threads_up_to_concurrency(client: Client) -> None:
+    q = client.queues["q"]
+    group = key()
+    jids = [q.put("tests.jobfixtures.thread_rendezvous", {"key": group, "n": 3}) for _ in range(6)]
+    burst(client, ["q"], concurrency=3)
+    assert all(client.jobs[j].state == "complete" for j in jids), "3 threads met at the barrier, twice"
+    assert jobfixtures.peak(group) == 3, "never more than `concurrency` jobs at once"
+
+
+def test_queues_are_worked_in_strict_priority_order(client: Client, redis_conn: redis.Redis) -> None:
+    started = key()
+    low = [client.queues["low"].put("tests.jobfixtures.record_start", {"started": started}) for _ in range(3)]
+    high = [client.queues["high"].put("tests.jobfixtures.record_start", {"started": started}) for _ in range(3)]
+    burst(client, ["high", "low"], concurrency=1)
+    order = [entry.decode().split(":")[0] for entry in redis_conn.lrange(started, 0, -1)]
+    assert order == high + low
+
+
+# ---------------------------------------------------------------------- no polling
+def count_client_commands(url: str, seconds: float) -> list[str]:
+    """Commands clients send during ``seconds`` (MONITOR; commands run inside Lua scripts are not counted)."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        conn = redis.Redis.from_url(url, socket_timeout=None)
+        with conn.monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if done.is_set():
+                    return
+                if command.get("client_type") != "lua":
+                    seen.append(str(command["command"]).split(" ")[0])
+
+    ready = threading.Event()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(5)
+    time.sleep(seconds)  # the measurement window
+    done.set()
+    redis.Redis.from_url(url).ping()  # lets the monitor read one more line and return
+    thread.join(5)
+    return seen
+
+
+def test_idle_worker_wakes_within_milliseconds_and_costs_almost_nothing(
+        client: Client, redis_url: str, redis_conn: redis.Redis, start_worker: Callable[..., Worker]) -> None:
+    started = key()
+    q = client.queues["q"]
+    start_worker(["q"])
+    q.put("tests.jobfixtures.record_start", {"started": started})
+    blpop(redis_conn, started)  # the worker ran it and is now idle, blocked on the wake keys
+
+    commands = count_client_commands(redis_url, 4.5)
+    print(f"idle worker sent {len(commands)} commands in 4.5 s: {commands}")
+    assert len(commands) <= 9, f"an idle worker sent {commands} in 4.5 s"
+
+    put_at = time.time()
+    q.put("tests.jobfixtures.record_start", {"started": started})
+    jid_time = blpop(redis_conn, started)
+    latency = float(jid_time.split(":")[1]) - put_at
+    print(f"put -> start latency while idle: {latency * 1000:.1f} ms")
+    assert latency < 1.0, "the job started at once, not at the next poll (max_wait is 5 s)"
+
+
+def test_scheduled_job_starts_when_due_without_a_put(client: Client, redis_conn: redis.Redis,
+                                                      start_worker: Callable[..., Worker]) -> None:
+    started = key()
+    start_worker(["q"], max_wait=5.0)
+    put_at = time.time()
+    client.queues["q"].put("tests.jobfixtures.record_start", {"started": started}, delay=0.5)
+    ran_at = float(blpop(redis_conn, started).split(":")[1])
+    assert 0.45 <= ran_at - put_at < 2.0, "woken by next_due, not by the 5 s cap"
+
+
+# ---------------------------------------------------------------------- aborts
+def test_lost_lease_by_move_aborts_the_job_and_it_is_not_completed(
+        client: Client, other: Client, redis_conn: redis.Redis, start_worker: Callable[..., Worker]) -> None:
+    started, aborted = key(), key()
+    jid = client.queues["q"].put("tests.jobfixtures.until_aborted", {"started": started, "aborted": aborted})
+    start_worker(["q"])
+    blpop(redis_conn, started)
+    other.jobs[jid].move("elsewhere")
+    assert blpop(redis_conn, aborted) == "JobAborted:True"
+    job = other.jobs[jid]
+    assert job.state == "waiting" and job.queue_name == "elsewhere", "the aborted job was not completed"
+
+
+def test_cancel_aborts_a_running_job(client: Client, other: Client, redis_conn: redis.Redis,
+                                     start_worker: Callable[..., Worker]) -> None:
+    started, aborted = key(), key()
+    jid = client.queues["q"].put("tests.jobfixtures.until_aborted", {"started": started, "aborted": aborted})
+    start_worker(["q"])
+    blpop(redis_conn, started)
+    other.jobs[jid].cancel()
+    assert blpop(redis_conn, aborted).startswith("JobAborted")
+    assert jid not in other.jobs
+
+
+def test_timeout_aborts_an_async_job_by_cancelling_its_task(
+        client: Client, other: Client, redis_conn: redis.Redis, start_worker: Callable[..., Worker]) -> None:
+    started, aborted = key(), key()
+    jid = client.queues["q"].put("tests.jobfixtures.async_until_aborted", {"started": started, "aborted": aborted})
+    start_worker(["q"])
+    blpop(redis_conn, started)
+    other.jobs[jid].timeout()
+    assert blpop(redis_conn, aborted) == "CancelledError"
+    assert other.jobs[jid].state != "complete"
+
+
+def test_background_heartbeats_keep_a_long_job_alive(client: Client, other: Client, redis_conn: redis.Redis,
+                                                    start_worker: Callable[..., Worker]) -> None:
+    client.config["heartbeat"] = 1
+    client.config["grace-period"] = 0
+    started = key()
+    jid = client.queues["q"].put("tests.jobfixtures.sleep_then_finish", {"started": started, "seconds": 2.5},
+                                 reply=True)
+    start_worker(["q"])
+    blpop(redis_conn, started)
+    deadline = time.monotonic() + 10
+    while client.jobs[jid].state == "running" and time.monotonic() < deadline:
+        # a competing worker probes all along: a lapsed lease (grace 0) would hand it the job
+        assert other.queues["q"].pop() is None, "the lease lapsed while the job was running"
+        time.sleep(0.05)
+    assert client.wait(jid, timeout=10) == "slept"
+    assert not [h for h in client.jobs[jid].history if h["what"] == "timed-out"]
+
+
+# ---------------------------------------------------------------------- stopping
+def test_stop_finishes_running_jobs(client: Client, redis_conn: redis.Redis) -> None:
+    started = key()
+    jid = client.queues["q"].put("tests.jobfixtures.sleep_then_finish", {"started": started, "seconds": 0.3})
+    worker = Worker(client, ["q"], install_signals=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    blpop(redis_conn, started)
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert client.jobs[jid].state == "complete"
+
+
+def test_stop_hands_back_jobs_that_outlive_the_shutdown_timeout(client: Client, redis_conn: redis.Redis) -> None:
+    started, release = key(), key()
+    jid = client.queues["q"].put("tests.jobfixtures.signal_and_wait",
+                                 {"started": started, "release": release}, retries=2)
+    worker = Worker(client, ["q"], shutdown_timeout=0.2, install_signals=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    blpop(redis_conn, started)
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    job = client.jobs[jid]
+    assert job.state == "waiting" and job.queue_name == "q", "handed back to its queue"
+    assert job.retries_left == 2, "no retry was burnt"
+    redis_conn.rpush(release, "go")  # let the orphaned thread end
+    assert client.jobs[jid].state == "waiting", "the abandoned run never completes the job"
+
+
+def test_worker_registers_with_info_and_deregisters(client: Client, redis_conn: redis.Redis,
+                                                   start_worker: Callable[..., Worker]) -> None:
+    started = key()
+    worker = start_worker(["high", "low"], concurrency=3, name="w-info")
+    client.queues["high"].put("tests.jobfixtures.record_start", {"started": started})
+    blpop(redis_conn, started)
+    info = client.workers["w-info"]["info"]
+    assert info["queues"] == ["high", "low"] and info["concurrency"] == 3
+    assert {"host", "pid", "started", "mode"} <= set(info)
+    worker.stop()
+    deadline = time.monotonic() + 10
+    while any(w["name"] == "w-info" for w in client.workers.counts) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(w["name"] == "w-info" for w in client.workers.counts)
+
+
+def test_bad_worker_arguments(client: Client) -> None:
+    with pytest.raises(ValueError, match="queues"):
+        Worker(client, [])
+    with pytest.raises(ValueError, match="concurrency"):
+        Worker(client, ["q"], concurrency=0)
+    with pytest.raises(ValueError, match="twice"):
+        Worker(client, ["q", "q"])
+    with pytest.raises(ValueError, match="mode"):
+        Worker(client, ["q"], mode="bogus")
+
+
+def test_prefetched_jobs_are_handed_back_at_once_on_stop(client: Client, redis_conn: redis.Redis) -> None:
+    started, release, others = key(), key(), key()
+    first = client.queues["q"].put("tests.jobfixtures.signal_and_wait", {"started": started, "release": release},
+                                   priority=10)
+    rest = [client.queues["q"].put("tests.jobfixtures.record_start", {"started": others}) for _ in range(3)]
+    worker = Worker(client, ["q"], concurrency=1, prefetch=3, install_signals=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    blpop(redis_conn, started)
+    assert all(client.jobs[j].state == "running" for j in rest), "popped with the first job (prefetch 3)"
+    worker.stop()
+    deadline = time.monotonic() + 10
+    while any(client.jobs[j].state != "waiting" for j in rest) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert all(client.jobs[j].state == "waiting" for j in rest), "handed back before the running job ended"
+    redis_conn.rpush(release, "go")
+    thread.join(10)
+    assert not thread.is_alive()
+    assert client.jobs[first].state == "complete" and client.jobs[first].result == "released"
+    assert redis_conn.llen(others) == 0, "no prefetched job was started after the stop"
+    assert all(client.jobs[j].retries_left == 5 for j in rest)
+
+
+def test_bad_prefetch(client: Client) -> None:
+    with pytest.raises(ValueError, match="prefetch"):
+        Worker(client, ["q"], prefetch=-1)
+
+
+def test_drain_rate_of_no_op_jobs(client: Client) -> None:
+    """One worker drains short jobs in batches: a guard against per-job waits (measured: >10k/s)."""
+    q = client.queues["q"]
+    for _ in range(5):
+        q.put_many([("tests.jobfixtures.noop", {}) for _ in range(1000)])
+    started = time.perf_counter()
+    worker = burst(client, ["q"], concurrency=8)
+    rate = worker.processed / (time.perf_counter() - started)
+    print(f"drained {worker.processed} no-op jobs at {rate:.0f} jobs/s")
+    assert worker.processed == 5000
+    assert client.queues["q"].counts["waiting"] == 0
+    assert rate > 1500, f"{rate:.0f} jobs/s: something waits per job"
+
+
+def test_worker_runs_housekeeping_and_prunes_dead_workers(client: Client, other: Client, redis_conn: redis.Redis,
+                                                         start_worker: Callable[..., Worker]) -> None:
+    workers_key = client.keys.key("workers")  # read raw: reading client.workers would prune by itself
+    client.config["max-worker-age"] = 1
+    other.workers.register("ghost", {"host": "gone"})
+    assert redis_conn.zscore(workers_key, "ghost") is not None
+    time.sleep(1.2)  # the ghost's last beat ages past max-worker-age
+    start_worker(["q"], housekeep_interval=0.1, beat_interval=0.2, name="keeper")
+    deadline = time.monotonic() + 10
+    while redis_conn.zscore(workers_key, "ghost") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert redis_conn.zscore(workers_key, "ghost") is None, "pruned by the worker's housekeeping"
+    assert redis_conn.zscore(workers_key, "keeper") is not None
+    with pytest.raises(ValueError, match="housekeep_interval"):
+        Worker(client, ["q"], housekeep_interval=0)
+
+
+def test_async_method_and_async_retry(client: Client, start_worker: Callable[..., Worker]) -> None:
+    a = client.queues["q"].put("tests.jobfixtures.AsyncReport", {}, reply=True)
+    b = client.queues["q"].put("tests.jobfixtures.async_flaky", {"counter": key()}, reply=True)
+    start_worker(["q"])
+    assert client.wait(a, timeout=10) == "async method"
+    assert client.wait(b, timeout=10) == "async ok after 2"
+    assert client.jobs[b].retries_left == 4
+
+
+def test_a_paused_queue_with_due_work_does_not_make_the_worker_spin(
+        client: Client, redis_url: str, redis_conn: redis.Redis, start_worker: Callable[..., Worker]) -> None:
+    started = key()
+    q = client.queues["q"]
+    q.pause()
+    jid = q.put("tests.jobfixtures.record_start", {"started": started})
+    q.put("tests.jobfixtures.record_start", {"started": started}, delay=0.1)
+    start_worker(["q"])
+    commands = count_client_commands(redis_url, 3.0)
+    print(f"worker facing a paused queue sent {len(commands)} commands in 3 s: {commands}")
+    # it backs off (0.02 s, 0.04 s, ... up to its 4 s cap); a spinning worker would send thousands
+    assert len(commands) <= 40, f"the worker spins on a paused queue: {len(commands)} commands in 3 s"
+    q.unpause()
+    assert blpop(redis_conn, started).startswith(jid) or client.jobs[jid].state in ("running", "complete")
+
+
+def test_a_queue_named_like_a_builtin_attribute_still_uses_process() -> None:
+    handler = resolve("tests.jobfixtures.Resize", "mro")
+    assert handler.call is not None and handler.call(None) == "process"
+    assert resolve("tests.jobfixtures.Resize", "__init__").call(None) == "process"  # type: ignore[misc]
+
+
+def test_a_second_live_worker_with_the_same_name_is_warned_about(
+        client: Client, other: Client, caplog: pytest.LogCaptureFixture, start_worker: Callable[..., Worker]) -> None:
+    other.workers.register("twin", {"host": "elsewhere", "pid": 1})
+    with caplog.at_level("WARNING", logger="queueengine.worker"):
+        worker = Worker(client, ["q"], name="twin", burst=True, install_signals=False)
+        worker.run()
+    assert "another live worker is named 'twin'" in caplog.text
