@@ -32,6 +32,8 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     s:wait:<day>:<q>          hash   total, mean, vk, histogram buckets
     s:run:<day>:<q>           hash   same, for run times
     s:stats:<day>:<q>         hash   failures, failed, retries
+    s:done:<minute>           hash   queue -> jobs finished in that minute (kept 2 hours)
+    s:failed:<minute>         hash   queue -> jobs failed in that minute (kept 2 hours)
     throttles                 set    throttle names
     th:<name>                 hash   maximum
     th:<name>:locks           set    jids holding a slot

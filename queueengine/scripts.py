@@ -37,6 +37,7 @@ LUA_FILES: tuple[str, ...] = (
     "recurring.lua",
     "throttle.lua",
     "worker.lua",
+    "views.lua",
     "api.lua",
 )
 """Load order; ``api.lua`` (the command table and dispatcher) must come last."""

@@ -58,6 +58,17 @@ QE.api = {
   ['throttle.pending'] = function(a) return QE.cmd_throttle_list(a[3], 'pending') end,
   ['housekeep'] = function(a) return QE.cmd_housekeep(rest(a, 3)) end,
   ['next_due'] = function(a) return QE.cmd_next_due(rest(a, 3)) end,
+  -- read-only views for dashboards (views.lua)
+  ['view.jobs'] = function(a)
+    return QE.cmd_view_jobs(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '', a[9] or '')
+  end,
+  ['view.queues'] = function(a) return QE.cmd_view_queues(a[3] or '') end,
+  ['view.groups'] = function(a) return QE.cmd_view_groups(a[3] or '', a[4] or '') end,
+  ['view.workers'] = function(a) return QE.cmd_view_workers(a[3] or '', a[4] or '', a[5] or '') end,
+  ['view.job'] = function(a) return QE.cmd_view_job(a[3], a[4] or '') end,
+  ['view.recurring'] = function(a) return QE.cmd_view_recurring(a[3] or '', a[4] or '') end,
+  ['view.tracked_states'] = function(a) return QE.cmd_view_tracked_states(a[3] or '') end,
+  ['view.tags'] = function(a) return QE.cmd_view_tags(a[3] or '', a[4] or '') end,
 }
 
 -- dispatch(keys, argv): run one command. Called by the script tail (EVALSHA) or by the

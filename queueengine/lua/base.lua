@@ -41,6 +41,8 @@
 --   P.."s:wait:<day>:<q>"     hash   total, mean, vk, histogram buckets (s0.., m1.., h1.., d1..)
 --   P.."s:run:<day>:<q>"      hash   same, for run times
 --   P.."s:stats:<day>:<q>"    hash   failures, failed, retries
+--   P.."s:done:<minute>"      hash   queue -> jobs finished in that minute (kept 2 hours)
+--   P.."s:failed:<minute>"    hash   queue -> jobs failed in that minute (kept 2 hours)
 --   P.."throttles"            set    throttle names
 --   P.."th:<name>"            hash   maximum
 --   P.."th:<name>:locks"      set    jids holding a slot

@@ -18,9 +18,18 @@ local function stats_ttl()
   return math.floor(days * 86400 + 86400)
 end
 
--- stat_sample(kind, queue, samples): add wait/run samples for today.
+-- tput(kind, queue, n): per-minute throughput counters for dashboards: s:<kind>:<minute>
+-- (kind done or failed) holds queue -> jobs in that minute; each key lives two hours.
+function QE.tput(kind, queue, n)
+  local key = QE.k('s:' .. kind .. ':' .. math.floor(QE.now / 60))
+  if redis.call('HINCRBY', key, queue, n) == n then redis.call('EXPIRE', key, 7200) end
+end
+
+-- stat_sample(kind, queue, samples): add wait/run samples for today (run samples also count
+-- as finished jobs in the per-minute throughput).
 function QE.stat_sample(kind, queue, samples)
   if #samples == 0 then return end
+  if kind == 'run' then QE.tput('done', queue, #samples) end
   local key = QE.k('s:' .. kind .. ':' .. QE.day(QE.now) .. ':' .. queue)
   local cur = redis.call('HMGET', key, 'total', 'mean', 'vk')
   local n = tonumber(cur[1]) or 0
@@ -47,6 +56,7 @@ end
 -- stat_incr(queue, field, n): failures / failed / retries counters for today.
 function QE.stat_incr(queue, field, n)
   if queue == nil or queue == '' then return end
+  if field == 'failed' then QE.tput('failed', queue, n) end
   local key = QE.k('s:stats:' .. QE.day(QE.now) .. ':' .. queue)
   if redis.call('HINCRBY', key, field, n) == n then
     local ttl = stats_ttl()
