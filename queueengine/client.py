@@ -33,6 +33,7 @@ from queueengine.types import (
     JobPayload,
     JobState,
 )
+from queueengine.views import Views
 
 WAIT_POLL = 0.5
 """Seconds between reads of the stored state while ``wait`` listens for the reply."""
@@ -89,6 +90,7 @@ class Client:
         self.config = Config(self)
         self.events = Events(self)
         self.throttles = Throttles(self)
+        self.views = Views(self)
         self._local = threading.local()
         self._blocking_conn = None
 
