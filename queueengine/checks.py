@@ -1,4 +1,5 @@
-"""System checks for the ``QUEUEENGINE`` setting: wrong values get a clear message and a hint.
+"""System checks for the ``QUEUEENGINE`` setting and the ``OPTIONS`` of ``QueueEngineBackend``
+entries of ``TASKS``: wrong values get a clear message and a hint.
 
 They read settings only: no Redis I/O (``manage.py check`` must work with Redis down).
 """
@@ -14,8 +15,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "DASHBOARD", "METRICS_TOKEN",
-              "READ_ONLY", "HEARTBEAT", "SOCKET_TIMEOUT")
+KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
+              "METRICS_TOKEN", "DASHBOARD")
 MODES = ("simple", "recoverable", "reliable")
 URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel")
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -29,7 +30,11 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-@register(Tags.compatibility)
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+@register(Tags.compatibility)  # type: ignore[untyped-decorator]
 def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``settings.QUEUEENGINE``."""
     config = getattr(settings, "QUEUEENGINE", {})
@@ -60,14 +65,22 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
             or not all(isinstance(q, str) and q and q.strip() == q for q in queues)):
         messages.append(_error(f"QUEUEENGINE['QUEUES'] must be a non-empty list of queue names: {queues!r}.",
                                'For example ["high", "default"] (strict priority order).', 5))
-    for key in ("CONCURRENCY", "PROCESSES", "HEARTBEAT"):
+    for key in ("CONCURRENCY", "PROCESSES"):
         if key in config and not _positive_int(config[key]):
             messages.append(_error(f"QUEUEENGINE[{key!r}] must be a whole number > 0: {config[key]!r}.",
                                    "Remove it to use the default.", 6))
+    for key in ("READ_ONLY",):
+        if key in config and not isinstance(config[key], bool):
+            messages.append(_error(f"QUEUEENGINE[{key!r}] must be True or False: {config[key]!r}.",
+                                   "Use a boolean (default False).", 8))
+    if "SOCKET_TIMEOUT" in config and config["SOCKET_TIMEOUT"] is not None and not _positive_number(
+            config["SOCKET_TIMEOUT"]):
+        messages.append(_error(f"QUEUEENGINE['SOCKET_TIMEOUT'] must be a number of seconds > 0 or None: "
+                               f"{config['SOCKET_TIMEOUT']!r}.", "Remove it to use redis-py's default.", 10))
     dashboard = config.get("DASHBOARD", {})
     if not isinstance(dashboard, dict):
         messages.append(_error(f"QUEUEENGINE['DASHBOARD'] must be a dict: {dashboard!r}.",
-                               'For example {"READ_ONLY": True}.', 7))
+                               'Prefer the top-level key: "READ_ONLY": True.', 7))
     elif "READ_ONLY" in dashboard and not isinstance(dashboard["READ_ONLY"], bool):
         messages.append(_error(f"QUEUEENGINE['DASHBOARD']['READ_ONLY'] must be True or False: "
                                f"{dashboard['READ_ONLY']!r}.", "Use a boolean.", 8))
@@ -75,4 +88,69 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         messages.append(_error("QUEUEENGINE['METRICS_TOKEN'] must be a string of at least 16 characters.",
                                "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe())'", 9))
+    return messages
+
+
+BACKEND_PATH = "queueengine.tasks.QueueEngineBackend"
+OPTION_KEYS = ("URL", "NAMESPACE", "TAGS", "RETRIES", "TRACK")
+
+
+def check_backend_options(alias: str, options: Any) -> list[CheckMessage]:
+    """Messages for a ``QueueEngineBackend``'s ``TASKS[alias]["OPTIONS"]`` (settings only)."""
+    where = f"TASKS[{alias!r}]['OPTIONS']"
+    if not isinstance(options, dict):
+        return [_error(f"{where} must be a dict, not {type(options).__name__}.",
+                       'For example {"TAGS": ["django"], "RETRIES": 5}.', 20)]
+    messages: list[CheckMessage] = []
+    for key in options:
+        if key not in OPTION_KEYS:
+            close = difflib.get_close_matches(str(key), OPTION_KEYS, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known options: {', '.join(OPTION_KEYS)}."
+            messages.append(Warning(f"{where} has an unknown key {key!r}.", hint=hint, id="queueengine.W020"))
+    if "URL" in options and (not isinstance(options["URL"], str)
+                             or urlsplit(options["URL"]).scheme not in URL_SCHEMES):
+        messages.append(_error(f"{where}['URL'] is not a Redis URL: {options['URL']!r}.",
+                               "Remove it to use QUEUEENGINE['URL'], or give redis://host:port/db.", 21))
+    if "NAMESPACE" in options and (not isinstance(options["NAMESPACE"], str)
+                                   or not NAMESPACE_PATTERN.match(options["NAMESPACE"])):
+        messages.append(_error(f"{where}['NAMESPACE'] must be a name of letters, digits, '.', '_' or '-': "
+                               f"{options['NAMESPACE']!r}.", "Remove it to use QUEUEENGINE['NAMESPACE'].", 22))
+    tags = options.get("TAGS", [])
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and t for t in tags):
+        messages.append(_error(f"{where}['TAGS'] must be a list of non-empty strings: {tags!r}.",
+                               'For example ["django"].', 23))
+    retries = options.get("RETRIES", 5)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        messages.append(_error(f"{where}['RETRIES'] must be a whole number >= 0: {retries!r}.",
+                               "It is how many lost leases a task survives (default 5).", 24))
+    if not isinstance(options.get("TRACK", False), bool):
+        messages.append(_error(f"{where}['TRACK'] must be True or False: {options['TRACK']!r}.",
+                               "True tracks every task of this backend in the dashboard.", 25))
+    return messages
+
+
+def _framework_checks_backends() -> bool:
+    """True when Django's task framework runs ``backend.check()`` itself: always on Django 6
+    (``django.tasks``), on 5.2 only when the backport's app ``django_tasks`` is installed."""
+    from django.apps import apps
+
+    try:
+        import django.tasks  # noqa: F401
+    except ImportError:
+        return bool(apps.is_installed("django_tasks"))
+    return True
+
+
+@register(Tags.compatibility)  # type: ignore[untyped-decorator]
+def check_task_backends(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check every ``QueueEngineBackend`` of ``TASKS`` when the task framework does not."""
+    if _framework_checks_backends():
+        return []
+    tasks = getattr(settings, "TASKS", {})
+    if not isinstance(tasks, dict):
+        return []
+    messages: list[CheckMessage] = []
+    for alias, params in tasks.items():
+        if isinstance(params, dict) and params.get("BACKEND") == BACKEND_PATH:
+            messages += check_backend_options(str(alias), params.get("OPTIONS", {}))
     return messages

@@ -11,12 +11,20 @@ Django installed or configured, the defaults apply (the core never needs this mo
         "QUEUES": ["default"],          # what `qe_worker` works when given no -q
         "CONCURRENCY": 4,               # jobs at once per worker process
         "PROCESSES": 1,                 # worker processes started by `qe_worker`
+        "SOCKET_TIMEOUT": None,         # redis-py socket timeout in seconds (None: its default)
+        "READ_ONLY": False,             # the dashboard shows, but refuses every action
+        "METRICS_TOKEN": None,          # a bearer token that may read /jobs/metrics (None: staff only)
     }
+
+``"DASHBOARD": {"READ_ONLY": True}`` is accepted as another spelling of ``"READ_ONLY": True``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
 
 
 class Settings:
@@ -28,10 +36,12 @@ class Settings:
     QUEUES: tuple[str, ...] = ("default",)
     CONCURRENCY: int = 4
     PROCESSES: int = 1
-    HEARTBEAT: int | None = None
     SOCKET_TIMEOUT: float | None = None
+    READ_ONLY: bool = False
+    METRICS_TOKEN: str | None = None
 
-    _KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "HEARTBEAT", "SOCKET_TIMEOUT")
+    _KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
+             "METRICS_TOKEN")
 
     @staticmethod
     def _user() -> dict[str, Any]:
@@ -50,6 +60,9 @@ class Settings:
             if name in user:
                 value = user[name]
                 return tuple(value) if name == "QUEUES" else value
+            dashboard = user.get("DASHBOARD")
+            if name == "READ_ONLY" and isinstance(dashboard, dict) and "READ_ONLY" in dashboard:
+                return dashboard["READ_ONLY"]
         return super().__getattribute__(name)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,12 +73,12 @@ class Settings:
 settings = Settings()
 
 
-def get_client(**overrides: Any) -> Any:
+def get_client(**overrides: Any) -> Client:
     """A ``queueengine.Client`` for the configured URL and namespace.
 
     ``overrides`` go to ``Client.from_url`` (e.g. ``worker_name=...``, ``namespace=...``).
     """
-    from queueengine import Client  # type: ignore[attr-defined]
+    from queueengine.client import Client
 
     kwargs: dict[str, Any] = {"namespace": settings.NAMESPACE}
     if settings.SOCKET_TIMEOUT is not None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 try:  # Django >= 6.0
-    from django.tasks import TaskContext, TaskResult, TaskResultStatus
+    from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import Task, TaskError
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
 except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import TaskContext, TaskResult, TaskResultStatus  # type: ignore[no-redef]
+    from django_tasks import TaskContext, TaskResult, TaskResultStatus, task_backends  # type: ignore[no-redef]
     from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef]
     from django_tasks.base import Task, TaskError  # type: ignore[no-redef]
     from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[no-redef]
@@ -30,5 +30,6 @@ __all__ = [
     "normalize_json",
     "task_enqueued",
     "task_finished",
+    "task_backends",
     "task_started",
 ]

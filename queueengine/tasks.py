@@ -11,23 +11,27 @@ Settings::
         "default": {
             "BACKEND": "queueengine.tasks.QueueEngineBackend",
             "QUEUES": ["default", "emails"],          # allow-list; [] allows any queue
-            "OPTIONS": {"URL": ..., "NAMESPACE": ..., "RETRIES": 5, "TAGS": ["django"]},
+            "OPTIONS": {"URL": ..., "NAMESPACE": ..., "RETRIES": 5, "TAGS": ["django"], "TRACK": False},
         }
     }
 
-Qless-only options ride on the task: ``@task(tags=("mail",), retries=3, track=True)`` on
-Django 6.1 (extra decorator keywords reach ``task_class``), or ``my_task.using(tags=...,
-depends=(jid,))`` on any version.
+Qless-only options ride on the task: ``@task(tags=("mail",), retries=3, track=True,
+unique=True, depends=(jid,))`` (extra decorator keywords reach ``task_class`` on Django 6.1 and
+in the backport), or ``my_task.using(tags=..., depends=(jid,))``. ``OPTIONS`` gives the
+backend-wide defaults (``TAGS`` are added to every task's tags).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import traceback
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -45,11 +49,19 @@ from queueengine.djtasks_compat import (
     task_finished,
     task_started,
 )
+from queueengine.exceptions import DuplicateJob, QueueEngineError
+
+if TYPE_CHECKING:
+    from django.core.checks import CheckMessage
+
+    from queueengine.client import Client
+    from queueengine.job import Job
+    from queueengine.types import HistoryEntry
 
 EXECUTE = "queueengine.tasks.execute"
 """The job class (a dotted path) of every job that runs a Django task."""
 
-STATUS_BY_STATE = {
+STATUS_BY_STATE: dict[str, Any] = {
     "waiting": TaskResultStatus.READY,
     "scheduled": TaskResultStatus.READY,
     "depends": TaskResultStatus.READY,
@@ -59,37 +71,57 @@ STATUS_BY_STATE = {
     "complete": TaskResultStatus.SUCCESSFUL,
     "failed": TaskResultStatus.FAILED,
 }
+"""Engine state -> ``TaskResultStatus`` (a stalled job waits to be handed out again: READY)."""
+
+FINISHED_STATES = frozenset({"complete", "failed"})
+PRIORITY_RANGE = (-100, 100)
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and all(isinstance(v, str) and v for v in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueEngineTask(Task):  # type: ignore[misc]
-    """A Django task with the engine's extra options (tags, retries, dependencies, tracking)."""
+    """A Django task with the engine's extra options.
+
+    ``tags`` (added to the job), ``retries`` (lease losses survived; default ``OPTIONS["RETRIES"]``
+    or 5), ``depends`` (jids that must complete first), ``track`` (tracked in the dashboard) and
+    ``unique`` (at most one unfinished job per task and arguments: enqueueing it again while it
+    is pending or running returns the existing result).
+    """
 
     tags: tuple[str, ...] = ()
     retries: int | None = None
     depends: tuple[str, ...] = ()
     track: bool = False
+    unique: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("tags", "depends"):
+            value = getattr(self, name)
+            if isinstance(value, list):  # decorator keywords may come as lists: keep it hashable
+                object.__setattr__(self, name, tuple(value))
+        Task.__post_init__(self)
 
     def using(  # type: ignore[override]
         self,
         *,
-        tags: tuple[str, ...] | list[str] | None = None,
+        tags: Sequence[str] | None = None,
         retries: int | None = None,
-        depends: tuple[str, ...] | list[str] | None = None,
+        depends: Sequence[str] | None = None,
         track: bool | None = None,
+        unique: bool | None = None,
         **django_options: Any,
     ) -> QueueEngineTask:
         """A copy with new defaults: Django's (priority, queue_name, run_after, backend) and ours."""
         task: QueueEngineTask = Task.using(self, **django_options)
-        changes: dict[str, Any] = {}
-        if tags is not None:
-            changes["tags"] = tuple(tags)
-        if retries is not None:
-            changes["retries"] = retries
-        if depends is not None:
-            changes["depends"] = tuple(depends)
-        if track is not None:
-            changes["track"] = track
+        given: dict[str, Any] = {"tags": tags, "depends": depends, "retries": retries, "track": track,
+                                 "unique": unique}
+        changes = {name: value for name, value in given.items() if value is not None}
+        for name in ("tags", "depends"):
+            if isinstance(changes.get(name), list):
+                changes[name] = tuple(changes[name])
         return replace(task, **changes) if changes else task
 
 
@@ -104,16 +136,17 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
-        self._client: Any = None
+        self._client: Client | None = None
         self._lock = threading.Lock()
 
     @property
-    def client(self) -> Any:
-        """The engine client of this backend (OPTIONS URL/NAMESPACE, else QUEUEENGINE)."""
+    def client(self) -> Client:
+        """The engine client of this backend (OPTIONS URL/NAMESPACE, else QUEUEENGINE); made on
+        first use, so building the backend does no Redis I/O."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    from queueengine import Client
+                    from queueengine.client import Client
                     from queueengine.conf import settings as qe_settings
 
                     url = self.options.get("URL") or qe_settings.URL
@@ -121,21 +154,32 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
                     self._client = Client.from_url(url, namespace=namespace)
         return self._client
 
+    def close(self) -> None:
+        """Release the engine client (a new one is made on next use)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def validate_task(self, task: Task) -> None:
-        """Django's checks, plus ours on the engine options a task carries."""
+        """Django's checks, plus ours on the engine options a task carries (InvalidTask)."""
         super().validate_task(task)
         tags = getattr(task, "tags", ())
-        if not isinstance(tags, (tuple, list)) or not all(isinstance(t, str) and t for t in tags):
+        if not _names(tags):
             raise InvalidTask(f"tags must be a sequence of non-empty strings, got {tags!r}")
         retries = getattr(task, "retries", None)
         if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
             raise InvalidTask(f"retries must be a whole number >= 0, got {retries!r}")
         depends = getattr(task, "depends", ())
-        if not isinstance(depends, (tuple, list)) or not all(isinstance(j, str) and j for j in depends):
+        if not _names(depends):
             raise InvalidTask(f"depends must be a sequence of job ids, got {depends!r}")
+        for name in ("track", "unique"):
+            if not isinstance(getattr(task, name, False), bool):
+                raise InvalidTask(f"{name} must be True or False, got {getattr(task, name)!r}")
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
-        """Put the task as a job in its queue; return its READY result."""
+    def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
+        """Put the task as a job in its queue (queue_name -> queue, priority -> priority,
+        run_after -> delay); return its READY result and send ``task_enqueued``."""
         self.validate_task(task)
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
         now = timezone.now()
@@ -143,17 +187,28 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
         if task.run_after is not None:
             delay = max(0.0, (task.run_after - now).total_seconds())
         data = {"task": task.module_path, "backend": self.alias, "args": args, "kwargs": kwargs}
-        tags = tuple(self.options.get("TAGS", ())) + tuple(getattr(task, "tags", ()))
         retries = getattr(task, "retries", None)
-        if retries is None:
-            retries = int(self.options.get("RETRIES", 5))
+        options: dict[str, Any] = {
+            "priority": task.priority,
+            "delay": delay,
+            "tags": tuple(self.options.get("TAGS", ())) + tuple(getattr(task, "tags", ())),
+            "retries": int(self.options.get("RETRIES", 5)) if retries is None else retries,
+            "depends": tuple(getattr(task, "depends", ())),
+        }
         queue = self.client.queues[task.queue_name]
-        jid = queue.put(
-            EXECUTE, data, priority=task.priority, delay=delay, tags=tags, retries=retries,
-            depends=tuple(getattr(task, "depends", ())),
-        )
-        if getattr(task, "track", False):
-            self.client.jobs[jid].track()
+        if getattr(task, "unique", False):
+            jid = unique_jid(task.module_path, args, kwargs)
+            try:
+                queue.put(EXECUTE, data, jid=jid, unique=True, **options)
+            except DuplicateJob:
+                existing = self._existing(jid)
+                if existing is not None and existing.state.value not in FINISHED_STATES:
+                    return result_from_job(existing, self)
+                queue.put(EXECUTE, data, jid=jid, **options)  # a finished run: run it again
+        else:
+            jid = queue.put(EXECUTE, data, **options)
+        if getattr(task, "track", False) or self.options.get("TRACK", False) is True:
+            self.client._call("track", "track", jid)
         result = TaskResult(
             task=task, id=jid, status=TaskResultStatus.READY, enqueued_at=now, started_at=None,
             finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs, backend=self.alias,
@@ -162,95 +217,147 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
         task_enqueued.send(type(self), task_result=result)
         return result
 
+    def _existing(self, jid: str) -> Job | None:
+        from queueengine.job import Job
+
+        try:
+            found = self.client.jobs[jid]
+        except (LookupError, ValueError):
+            return None
+        return found if isinstance(found, Job) else None
+
     def get_result(self, result_id: str) -> TaskResult:
         """Read a task's result, from any process; TaskResultDoesNotExist if there is none."""
-        try:
-            job = self.client.jobs[result_id]
-        except (KeyError, ValueError, LookupError):
-            job = None
+        job = self._existing(result_id) if isinstance(result_id, str) and result_id else None
         if job is None or job.klass != EXECUTE:
             raise TaskResultDoesNotExist(result_id)
         return result_from_job(job, self)
 
-    def check(self, **kwargs: Any) -> Any:
-        """System checks: the engine URL parses (no I/O)."""
+    def check(self, **kwargs: Any) -> Iterator[CheckMessage]:
+        """System checks of this backend's ``OPTIONS`` (settings only, no Redis I/O)."""
+        from queueengine.checks import check_backend_options
+
         yield from super().check(**kwargs)
+        yield from check_backend_options(self.alias, self.options)
 
 
-def _when(entry: dict[str, Any]) -> datetime:
+def unique_jid(module_path: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """The jid of a ``unique`` task: the same for the same task path and arguments."""
+    digest = hashlib.sha256(orjson.dumps([module_path, list(args), kwargs], option=orjson.OPT_SORT_KEYS))
+    return "task-" + digest.hexdigest()[:32]
+
+
+def _when(entry: HistoryEntry) -> datetime:
     return datetime.fromtimestamp(float(entry["when"]), tz=UTC)
 
 
-def result_from_job(job: Any, backend: QueueEngineBackend) -> TaskResult:
-    """Build a TaskResult from an engine job: status, timestamps, errors, worker ids, value."""
+def _task_for(job: Job, backend: QueueEngineBackend) -> Task:
+    """The task a job runs, with the job's current priority, queue and backend alias."""
     data = job.data
-    task = import_string(data["task"])
+    try:
+        task = import_string(data["task"])
+    except (ImportError, KeyError, TypeError) as exc:
+        raise TaskResultDoesNotExist(f"{job.jid}: cannot load its task ({exc})") from exc
     if not isinstance(task, Task):
         raise TaskResultDoesNotExist(f"{job.jid}: {data['task']!r} is not a task")
-    state = job.state.value if hasattr(job.state, "value") else str(job.state)
-    task = task.using(priority=int(job.priority), queue_name=job.queue_name or task.queue_name)
+    low, high = PRIORITY_RANGE
+    changes = {
+        "priority": min(high, max(low, int(job.priority))),  # an operator may set any priority
+        "queue_name": job.queue_name or task.queue_name,
+        "backend": data.get("backend") or backend.alias,
+    }
+    try:
+        return task.using(**changes)
+    except InvalidTask:  # e.g. moved by an operator to a queue outside QUEUES
+        return task
+
+
+def _errors(job: Job, history: Iterable[HistoryEntry]) -> list[TaskError]:
+    errors = [
+        TaskError(exception_class_path=extra.get("exception_class_path", "builtins.Exception"),
+                  traceback=extra.get("traceback", ""))
+        for extra in (cast(dict[str, Any], h) for h in history) if extra.get("what") == "task-error"
+    ]
+    if not errors and job.state.value == "failed" and job.failure:  # e.g. retries exhausted
+        message = str(job.failure.get("message", ""))
+        errors = [TaskError(exception_class_path="queueengine.exceptions.JobFailed", traceback=message)]
+    return errors
+
+
+def result_from_job(job: Job, backend: QueueEngineBackend) -> TaskResult:
+    """Build a TaskResult from an engine job: status, timestamps, errors, worker ids, value."""
+    data = job.data
+    state = job.state.value
     history = list(job.history or [])
     puts = [h for h in history if h.get("what") == "put"]
     pops = [h for h in history if h.get("what") == "popped"]
     ends = [h for h in history if h.get("what") in ("done", "failed")]
-    errors = [
-        TaskError(exception_class_path=h.get("exception_class_path", "builtins.Exception"),
-                  traceback=h.get("traceback", ""))
-        for h in history if h.get("what") == "task-error"
-    ]
     status = STATUS_BY_STATE.get(state, TaskResultStatus.READY)
-    if status == TaskResultStatus.FAILED and not errors and job.failure:
-        errors = [TaskError(exception_class_path="builtins.Exception",
-                            traceback=str(job.failure.get("message", "")))]
+    finished = status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
     result = TaskResult(
-        task=task, id=job.jid, status=status,
+        task=_task_for(job, backend), id=job.jid, status=status,
         enqueued_at=_when(puts[0]) if puts else None,
         started_at=_when(pops[0]) if pops else None,
-        finished_at=_when(ends[-1]) if ends and status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
-        else None,
+        finished_at=_when(ends[-1]) if ends and finished else None,
         last_attempted_at=_when(pops[-1]) if pops else None,
         args=data.get("args", []), kwargs=data.get("kwargs", {}), backend=data.get("backend", backend.alias),
-        errors=errors, worker_ids=[str(h.get("worker", "")) for h in pops],
+        errors=_errors(job, history), worker_ids=[str(h.get("worker", "")) for h in pops],
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", job.result)
     return result
 
 
-def execute(job: Any) -> Any:
-    """The job handler that runs a Django task inside a worker and reports it through signals."""
-    from queueengine.djtasks_compat import TaskResultStatus as Status
+def execute(job: Job) -> Any:
+    """The job handler that runs a Django task inside a worker and reports it through signals.
 
+    ``takes_context`` tasks get a ``TaskContext`` whose result is RUNNING, with this attempt
+    counted in ``attempt``. An exception is recorded (class path and traceback, shown by
+    ``get_result().errors``) and re-raised, so the job fails in group ``<queue>-<Exception>``.
+    """
     data = job.data
-    task = import_string(data["task"])
-    backend = task.get_backend()
+    backend = _backend(data.get("backend"))
     result = result_from_job(job, backend)
+    task = result.task
     now = timezone.now()
-    object.__setattr__(result, "status", Status.RUNNING)
+    object.__setattr__(result, "status", TaskResultStatus.RUNNING)
     object.__setattr__(result, "last_attempted_at", now)
     if result.started_at is None:
         object.__setattr__(result, "started_at", now)
     task_started.send(type(backend), task_result=result)
+    args, kwargs = data.get("args", []), data.get("kwargs", {})
     try:
         if task.takes_context:
-            value = task.call(TaskContext(task_result=result), *data.get("args", []), **data.get("kwargs", {}))
+            value = task.call(TaskContext(task_result=result), *args, **kwargs)
         else:
-            value = task.call(*data.get("args", []), **data.get("kwargs", {}))
+            value = task.call(*args, **kwargs)
         value = normalize_json(value)
     except Exception as exc:
         path = f"{type(exc).__module__}.{type(exc).__qualname__}"
         text = "".join(traceback.format_exception(exc))
         job.log("task-error", exception_class_path=path, traceback=text)
         result.errors.append(TaskError(exception_class_path=path, traceback=text))
-        object.__setattr__(result, "status", Status.FAILED)
+        object.__setattr__(result, "status", TaskResultStatus.FAILED)
         object.__setattr__(result, "finished_at", timezone.now())
         task_finished.send(type(backend), task_result=result)
         raise
-    object.__setattr__(result, "status", Status.SUCCESSFUL)
+    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", timezone.now())
     object.__setattr__(result, "_return_value", value)
     task_finished.send(type(backend), task_result=result)
     return value
 
 
-__all__ = ["EXECUTE", "QueueEngineBackend", "QueueEngineTask", "execute", "result_from_job"]
+def _backend(alias: str | None) -> QueueEngineBackend:
+    from queueengine.djtasks_compat import task_backends
+
+    try:
+        backend = task_backends[alias or "default"]
+    except Exception as exc:
+        raise QueueEngineError(f"task backend {alias!r} is not configured in TASKS: {exc}") from exc
+    if not isinstance(backend, QueueEngineBackend):
+        raise QueueEngineError(f"task backend {alias!r} is {type(backend).__name__}, not QueueEngineBackend")
+    return backend
+
+
+__all__ = ["EXECUTE", "QueueEngineBackend", "QueueEngineTask", "execute", "result_from_job", "unique_jid"]

@@ -38,3 +38,20 @@ def introspect(context: TaskContext, label: str) -> dict[str, object]:
 async def async_double(x: int) -> int:
     """An async task."""
     return 2 * x
+
+
+@task(tags=("reports",), retries=2, track=True)
+def tagged_report(name: str) -> str:
+    """A task whose engine options come from decorator keywords (they reach ``task_class``)."""
+    return f"report {name}"
+
+
+@task(unique=True)
+def refresh_cache(key: str) -> str:
+    """At most one unfinished job per key."""
+    return f"refreshed {key}"
+
+
+def plain(label: str) -> str:
+    """A module-level function the tests wrap with bad ``@task`` options."""
+    return label

@@ -36,6 +36,10 @@ def test_good_settings_pass(settings: Any) -> None:
         ({"CONCURRENCY": 0}, "queueengine.E006"),
         ({"PROCESSES": True}, "queueengine.E006"),
         ({"DASHBOARD": {"READ_ONLY": "yes"}}, "queueengine.E008"),
+        ({"DASHBOARD": "read-only"}, "queueengine.E007"),
+        ({"READ_ONLY": 1}, "queueengine.E008"),
+        ({"SOCKET_TIMEOUT": 0}, "queueengine.E010"),
+        ({"SOCKET_TIMEOUT": "5"}, "queueengine.E010"),
         ({"METRICS_TOKEN": "short"}, "queueengine.E009"),
         ({"NAMSPACE": "x"}, "queueengine.W001"),
     ],
@@ -54,7 +58,31 @@ def test_not_a_dict(settings: Any) -> None:
     assert ids(settings, "redis://x") == ["queueengine.E001"]
 
 
+@pytest.mark.django_db  # the model checks of the installed apps read the database
 def test_manage_check_fails_loudly(settings: Any) -> None:
     settings.QUEUEENGINE = {**GOOD, "MODE": "fast"}
     with pytest.raises(SystemCheckError, match="MODE"):
         call_command("check")
+
+
+@pytest.mark.django_db  # the model checks of the installed apps read the database
+def test_backend_options_are_reported_once(settings: Any) -> None:
+    """A bad OPTIONS value of a QueueEngineBackend gives exactly one message, whichever of
+    Django 6's task checks or (on 5.2 without the backport's app) ours runs it."""
+    from django.core.checks import run_checks
+
+    settings.TASKS = {"default": {"BACKEND": "queueengine.tasks.QueueEngineBackend",
+                                  "OPTIONS": {"RETRIES": -2, "TAGS": ["ok"]}}}
+    found = [m for m in run_checks() if m.id and m.id.startswith("queueengine.")]
+    assert [m.id for m in found] == ["queueengine.E024"]
+    assert "RETRIES" in found[0].msg and "-2" in found[0].msg
+
+
+def test_good_backend_options_pass() -> None:
+    """Good OPTIONS give no message; OPTIONS that are not a dict give one."""
+    from queueengine.checks import check_backend_options
+
+    good = {"URL": "redis://127.0.0.1:6379/1", "NAMESPACE": "shop", "TAGS": ["django"], "RETRIES": 0,
+            "TRACK": True}
+    assert check_backend_options("default", good) == []
+    assert [m.id for m in check_backend_options("default", ["TAGS"])] == ["queueengine.E020"]

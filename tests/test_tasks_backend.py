@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
 from django.utils import timezone
 
 from queueengine.djtasks_compat import (
@@ -17,18 +20,22 @@ from queueengine.djtasks_compat import (
     task_finished,
     task_started,
 )
+from queueengine.tasks import QueueEngineBackend, QueueEngineTask
 from tests import djtasks_fixtures as fx
+
+try:
+    from django.tasks import task
+except ImportError:  # Django 5.2 + backport
+    from django_tasks import task  # type: ignore[no-redef]
 
 
 @pytest.fixture
 def backend(redis_conn: Any) -> Any:
     """The default task backend, on a flushed Redis."""
     backend = fx.add.get_backend()
-    backend._client = None  # a fresh client on the session's Redis URL
+    backend.close()  # a fresh client on the session's Redis URL
     yield backend
-    if backend._client is not None:
-        backend._client.close()
-        backend._client = None
+    backend.close()
 
 
 @pytest.fixture
@@ -161,7 +168,197 @@ def test_unknown_result_id(backend: Any) -> None:
 
 
 async def test_async_enqueue_and_get_result(backend: Any) -> None:
-    """aenqueue and aget_result work from async code."""
+    """aenqueue, aget_result and arefresh work from async code, before and after a worker ran."""
     result = await fx.add.aenqueue(4, 4)
     fetched = await fx.add.aget_result(result.id)
     assert fetched.id == result.id and fetched.status == TaskResultStatus.READY
+    await sync_to_async(burst)("default")
+    await result.arefresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 8
+    assert (await fx.add.aget_result(result.id)).return_value == 8
+
+
+def test_status_follows_the_engine_state(backend: Any) -> None:
+    """waiting -> READY, running -> RUNNING, stalled -> READY, complete -> SUCCESSFUL, failed ->
+    FAILED; timestamps and worker ids follow each attempt."""
+    engine = backend.client
+    engine.config["grace-period"] = 0
+    result = fx.add.enqueue(1, 2)
+    assert fx.add.get_result(result.id).status == TaskResultStatus.READY
+    assert engine.jobs[result.id].state == "waiting"
+
+    job = engine.queues["default"].pop()
+    assert job.jid == result.id
+    running = fx.add.get_result(result.id)
+    assert running.status == TaskResultStatus.RUNNING
+    assert running.started_at is not None and running.last_attempted_at == running.started_at
+    assert running.finished_at is None and running.worker_ids == [engine.worker_name]
+    assert running.enqueued_at is not None and running.enqueued_at <= running.started_at
+
+    job.timeout()  # the lease ends: the job is stalled until someone takes it again
+    assert engine.jobs[result.id].state == "stalled"
+    assert fx.add.get_result(result.id).status == TaskResultStatus.READY
+
+    again = engine.queues["default"].pop()
+    assert again.jid == result.id
+    again.complete(3)
+    done = fx.add.get_result(result.id)
+    assert done.status == TaskResultStatus.SUCCESSFUL and done.return_value == 3
+    assert done.attempts == 2 and done.started_at == running.started_at
+    assert done.last_attempted_at >= done.started_at and done.finished_at >= done.last_attempted_at
+
+    other = fx.add.enqueue(5, 5)
+    engine.queues["default"].pop().fail("default-lost", "the worker went away")
+    failed = fx.add.get_result(other.id)
+    assert failed.status == TaskResultStatus.FAILED and failed.finished_at is not None
+    assert [e.exception_class_path for e in failed.errors] == ["queueengine.exceptions.JobFailed"]
+    assert "the worker went away" in failed.errors[0].traceback
+
+
+def test_depends_is_ready_until_its_dependency_completes(backend: Any) -> None:
+    """A task depending on another waits in the engine's depends state (READY) and runs after it."""
+    first = fx.add.enqueue(1, 1)
+    second = fx.add.using(depends=(first.id,)).enqueue(2, 2)
+    assert backend.client.jobs[second.id].state == "depends"
+    assert fx.add.get_result(second.id).status == TaskResultStatus.READY
+    burst("default")
+    assert fx.add.get_result(first.id).return_value == 2
+    assert fx.add.get_result(second.id).return_value == 4
+
+
+def test_a_retried_task_counts_its_attempts(backend: Any) -> None:
+    """A retry goes back to READY; the next run sees attempt 2 in its TaskContext."""
+    result = fx.introspect.enqueue("again")
+    job = backend.client.queues["default"].pop()
+    job.retry()
+    assert fx.introspect.get_result(result.id).status == TaskResultStatus.READY
+    burst("default")
+    done = fx.introspect.get_result(result.id)
+    assert done.return_value == {"id": result.id, "attempt": 2, "label": "again"}
+    assert len(done.worker_ids) == 2
+
+
+def test_decorator_keywords_reach_the_task_class(backend: Any) -> None:
+    """@task(tags=..., retries=..., track=...) builds a QueueEngineTask whose options reach the job."""
+    assert isinstance(fx.tagged_report, QueueEngineTask)
+    assert (fx.tagged_report.tags, fx.tagged_report.retries, fx.tagged_report.track) == (("reports",), 2, True)
+    result = fx.tagged_report.enqueue("weekly")
+    job = backend.client.jobs[result.id]
+    assert set(job.tags) == {"reports", "django-task"}  # the task's own and OPTIONS["TAGS"]
+    assert job.original_retries == 2
+    assert result.id in [j.jid for j in backend.client.jobs.tracked()["jobs"]]
+    burst("default")
+    assert fx.tagged_report.get_result(result.id).return_value == "report weekly"
+
+
+def test_unique_tasks_are_enqueued_once_while_unfinished(backend: Any, signals: Any) -> None:
+    """unique=True: the same task and arguments give one job until it has finished."""
+    first = fx.refresh_cache.enqueue("users")
+    again = fx.refresh_cache.enqueue("users")
+    other = fx.refresh_cache.enqueue("groups")
+    assert again.id == first.id and other.id != first.id
+    assert len(backend.client.queues["default"]) == 2
+    assert [name for name, _ in signals] == ["enqueued", "enqueued"]  # the duplicate enqueued nothing
+    burst("default")
+    assert fx.refresh_cache.get_result(first.id).return_value == "refreshed users"
+    rerun = fx.refresh_cache.enqueue("users")  # finished: it runs again, under the same id
+    assert rerun.id == first.id
+    assert fx.refresh_cache.get_result(first.id).status == TaskResultStatus.READY
+    assert fx.add.using(unique=True).enqueue(1, 2).id != fx.add.using(unique=True).enqueue(2, 1).id
+
+
+def test_run_after_becomes_the_jobs_delay(backend: Any) -> None:
+    """run_after schedules the job for that time; a naive datetime is Django's InvalidTask."""
+    when = timezone.now() + timedelta(minutes=10)
+    result = fx.add.using(run_after=when).enqueue(1, 1)
+    job = backend.client.jobs[result.id]
+    assert job.state == "scheduled"
+    due = backend.client.redis.zscore(backend.client.keys.queue("default", "scheduled"), result.id)
+    assert due is not None and abs(due - when.timestamp()) < 2
+    with pytest.raises(InvalidTask, match="aware"):
+        fx.add.using(run_after=datetime(2030, 1, 1))
+
+
+def test_backend_options_and_an_empty_queue_list(redis_conn: Any, settings: Any) -> None:
+    """OPTIONS RETRIES/TAGS/TRACK apply to every task of a backend; QUEUES=[] allows any queue."""
+    bulk = {"BACKEND": "queueengine.tasks.QueueEngineBackend", "QUEUES": [],
+            "OPTIONS": {"RETRIES": 1, "TAGS": ["bulk"], "TRACK": True, "NAMESPACE": "bulk"}}
+    with override_settings(TASKS={**settings.TASKS, "bulk": bulk}):
+        task_ = fx.add.using(backend="bulk", queue_name="anything-goes")
+        backend = task_.get_backend()
+        try:
+            result = task_.enqueue(1, 2)
+            job = backend.client.jobs[result.id]
+            assert (job.queue_name, job.original_retries, job.tags) == ("anything-goes", 1, ["bulk"])
+            assert result.id in [j.jid for j in backend.client.jobs.tracked()["jobs"]]
+            assert redis_conn.keys("qe:{bulk}:*") and not redis_conn.keys("qe:{test}:*")
+            burst_ns = fx.add.get_backend()  # the default backend does not see the bulk namespace
+            with pytest.raises(TaskResultDoesNotExist):
+                burst_ns.get_result(result.id)
+            assert task_.get_result(result.id).backend == "bulk"
+        finally:
+            backend.close()
+            fx.add.get_backend().close()
+
+
+def test_bad_task_definitions_are_invalid_tasks(backend: Any, redis_conn: Any) -> None:
+    """Django's own InvalidTask for bad definitions and bad engine options; nothing is written."""
+    def nested(label: str) -> str:
+        return label
+
+    with pytest.raises(InvalidTask, match="module level"):
+        task()(nested)
+    with pytest.raises(InvalidTask, match="context"):
+        task(takes_context=True)(fx.plain)
+    for bad in ({"tags": "reports"}, {"tags": [""]}, {"retries": "3"}, {"retries": True},
+                {"depends": ["", "x"]}, {"track": "yes"}, {"unique": 1}):
+        with pytest.raises(InvalidTask, match=next(iter(bad))):
+            task(**bad)(fx.plain)
+    with pytest.raises(InvalidTask, match="emails2"):
+        fx.add.using(queue_name="emails2")
+    assert redis_conn.dbsize() == 0
+
+
+def test_arguments_must_be_json(backend: Any, redis_conn: Any) -> None:
+    """Arguments that are not JSON are refused by Django's own check before anything is written."""
+    with pytest.raises(TypeError):
+        fx.add.enqueue(object(), 1)
+    assert redis_conn.dbsize() == 0
+
+
+def test_failure_signals_carry_the_error(backend: Any, signals: Any) -> None:
+    """task_finished for a failing task has status FAILED and the recorded error."""
+    fx.explode.enqueue("kaput")
+    burst("default")
+    name, finished = signals[-1]
+    assert name == "finished" and finished.status == TaskResultStatus.FAILED
+    assert finished.errors[0].exception_class_path == "builtins.ValueError"
+    assert "kaput" in finished.errors[0].traceback
+
+
+BAD_OPTIONS = [
+    ({"RETRIES": -1}, "queueengine.E024"),
+    ({"TAGS": "x"}, "queueengine.E023"),
+    ({"TRACK": "yes"}, "queueengine.E025"),
+    ({"URL": "http://x"}, "queueengine.E021"),
+    ({"NAMESPACE": "a b"}, "queueengine.E022"),
+    ({"RETRYS": 3}, "queueengine.W020"),
+]
+
+
+@pytest.mark.parametrize(("options", "expected"), BAD_OPTIONS)
+def test_bad_backend_options_are_system_check_messages(options: dict[str, Any], expected: str) -> None:
+    """Each bad OPTIONS value is one system-check message naming the key, with a hint."""
+    backend = QueueEngineBackend("default", {"OPTIONS": options})
+    messages = list(backend.check())
+    assert [m.id for m in messages] == [expected]
+    assert next(iter(options)) in messages[0].msg and messages[0].hint
+
+
+@pytest.mark.django_db  # the model checks of the installed apps read the database
+def test_manage_check_reports_bad_backend_options(redis_conn: Any) -> None:
+    """`manage.py check` fails on bad OPTIONS (on Django 6 and on 5.2 without the backport app)."""
+    tasks = {"default": {"BACKEND": "queueengine.tasks.QueueEngineBackend", "OPTIONS": {"RETRIES": "many"}}}
+    with override_settings(TASKS=tasks), pytest.raises(SystemCheckError, match="RETRIES"):
+        call_command("check")
+    assert redis_conn.dbsize() == 0
