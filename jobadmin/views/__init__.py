@@ -1,0 +1,1 @@
+"""Dashboard views: pages (GET), actions (POST), the JSON API and Prometheus metrics."""

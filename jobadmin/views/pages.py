@@ -1,0 +1,225 @@
+"""Dashboard pages. Each renders its full template, or, for an htmx request whose target is
+one of the page's fragments, just that fragment (same context, same partial)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from jobadmin import bulk, conf, presenters
+from jobadmin.engine import client_of, namespace_of
+from jobadmin.permissions import allowed_actions, staff_required
+from queueengine import InvalidArgument
+
+PARTIALS = "jobadmin/partials/"
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], fragments: tuple[str, ...]) -> HttpResponse:
+    """The page, or the fragment an htmx request targets (fragment ids are partial names)."""
+    context.setdefault("namespace", namespace_of(request))
+    context["namespaces"] = conf.namespaces()
+    context["can"] = allowed_actions(request.user)
+    context["read_only"] = conf.read_only()
+    context["environment"] = conf.get("ENVIRONMENT")
+    target = request.headers.get("HX-Target", "")
+    if request.headers.get("HX-Request") and target in fragments:
+        return render(request, PARTIALS + target + ".html", context)
+    return render(request, template, context)
+
+
+def page() -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """GET only, never cached, staff only."""
+
+    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        return never_cache(require_GET(staff_required(view)))
+
+    return wrap
+
+
+@page()
+def overview(request: HttpRequest) -> HttpResponse:
+    """Queues, failure groups, workers and tracked jobs at a glance."""
+    context = presenters.overview(client_of(request))
+    return _render(request, "jobadmin/overview.html", context,
+                   ("overview_queues", "overview_failures", "overview_workers", "overview_tracked"))
+
+
+@page()
+def queue(request: HttpRequest, name: str) -> HttpResponse:
+    """One queue: counts and a tab (stats, waiting, running, scheduled, stalled, depends, ...)."""
+    tab = request.GET.get("tab", "stats")
+    try:
+        context = presenters.queue_page(client_of(request), name, tab, request.GET)
+    except InvalidArgument as exc:
+        raise Http404(str(exc)) from exc
+    return _render(request, "jobadmin/queue.html", context, ("queue_counts", "queue_tab"))
+
+
+@page()
+def job(request: HttpRequest, jid: str) -> HttpResponse:
+    """One job's story (or a recurring template)."""
+    try:
+        context = presenters.job_page(client_of(request), jid)
+    except InvalidArgument as exc:
+        raise Http404(str(exc)) from exc
+    if context["job"] is None and context["recurring"] is None:
+        response = _render(request, "jobadmin/job_missing.html", context, ())
+        response.status_code = 404
+        return response
+    return _render(request, "jobadmin/job.html", context, ("job_state", "job_timeline"))
+
+
+@page()
+def find(request: HttpRequest) -> HttpResponse:
+    """The jid box: go to the job, or say it was not found."""
+    jid = (request.GET.get("jid") or "").strip()
+    if not jid:
+        return redirect("jobadmin:overview")
+    return redirect(reverse("jobadmin:job", args=[jid]) + _ns_suffix(request))
+
+
+def _ns_suffix(request: HttpRequest) -> str:
+    ns = namespace_of(request)
+    return f"?ns={ns}" if ns != conf.default_namespace() else ""
+
+
+@page()
+def failures(request: HttpRequest) -> HttpResponse:
+    """Failure groups with counts, first and last seen and a sample message."""
+    client = client_of(request)
+    context = presenters.failures(client, request.GET)
+    context["operations"] = bulk.recent(client)
+    context["operations_running"] = any(op["state"] == "running" for op in context["operations"])
+    return _render(request, "jobadmin/failures.html", context, ("failure_groups", "operations"))
+
+
+@page()
+def failure_group(request: HttpRequest, group: str) -> HttpResponse:
+    """The jobs of one failure group, newest first, with group-wide actions."""
+    client = client_of(request)
+    try:
+        context = presenters.listing(client, "failed", group, request.GET, extra_queues=True)
+    except InvalidArgument as exc:
+        raise Http404(str(exc)) from exc
+    ops = bulk.recent(client, group)
+    context.update(group=group, operations=ops, group_ref={"group": group, "count": context["page"]["total"]},
+                   operations_running=any(op["state"] == "running" for op in ops))
+    return _render(request, "jobadmin/failure_group.html", context, ("job_table", "operations"))
+
+
+@page()
+def operation(request: HttpRequest, op_id: str) -> HttpResponse:
+    """A group operation's progress (the fragment polls itself while it runs)."""
+    rec = bulk.get(client_of(request), op_id)
+    if rec is None:
+        raise Http404("no such operation")
+    context = {"op": rec, "operations": [rec], "operations_running": rec["state"] == "running"}
+    return _render(request, "jobadmin/operation.html", context, ("operations",))
+
+
+@page()
+def workers(request: HttpRequest) -> HttpResponse:
+    """Workers with their current jobs, last-seen age and status."""
+    context = presenters.workers(client_of(request), request.GET)
+    return _render(request, "jobadmin/workers.html", context, ("workers_table",))
+
+
+@page()
+def worker(request: HttpRequest, name: str) -> HttpResponse:
+    """The jobs one worker holds."""
+    try:
+        context = presenters.listing(client_of(request), "worker", name, request.GET)
+    except InvalidArgument as exc:
+        raise Http404(str(exc)) from exc
+    context["worker_name"] = name
+    return _render(request, "jobadmin/worker.html", context, ("job_table",))
+
+
+@page()
+def tracked(request: HttpRequest) -> HttpResponse:
+    """Tracked jobs, most recently tracked first."""
+    context = presenters.listing(client_of(request), "tracked", "", request.GET)
+    return _render(request, "jobadmin/list.html", {**context, "title": "Tracked jobs"}, ("job_table",))
+
+
+@page()
+def completed(request: HttpRequest) -> HttpResponse:
+    """Completed jobs still kept (jobs-history), newest first."""
+    context = presenters.listing(client_of(request), "complete", "", request.GET)
+    return _render(request, "jobadmin/list.html", {**context, "title": "Completed jobs"}, ("job_table",))
+
+
+@page()
+def recurring(request: HttpRequest) -> HttpResponse:
+    """Recurring templates with schedules in words and next runs."""
+    context = presenters.recurring(client_of(request), request.GET)
+    return _render(request, "jobadmin/recurring.html", context, ("recurring_table",))
+
+
+@page()
+def tags(request: HttpRequest) -> HttpResponse:
+    """Tag search: the tags in use, and the jobs of one tag."""
+    try:
+        context = presenters.tags(client_of(request), request.GET)
+    except InvalidArgument as exc:
+        context = {"tag": request.GET.get("tag", ""), "top": [], "error": str(exc)}
+    return _render(request, "jobadmin/tags.html", context, ("job_table",))
+
+
+SEARCH_SOURCES = {"waiting", "running", "scheduled", "stalled", "depends", "throttled", "failed", "complete",
+                  "tagged", "tracked", "worker"}
+
+
+@page()
+def search(request: HttpRequest) -> HttpResponse:
+    """Jobs filtered by queue, state, tag, class and worker (all in the URL). The most selective
+    index is read (a tag, a worker, a queue's state set, the failed or completed set) and the
+    other filters are checked on at most 5,000 of its entries per page."""
+    params = request.GET
+    f = {k: (params.get(k) or "").strip() for k in ("queue", "state", "tag", "klass", "worker")}
+    context: dict[str, Any] = {"f": f, "error": ""}
+    kind, name, rest = _search_index(f)
+    if kind:
+        try:
+            context.update(presenters.listing(client_of(request), kind, name, params, filters=rest or None))
+        except InvalidArgument as exc:
+            context["error"] = str(exc)
+    elif any(f.values()):
+        context["error"] = "Name a queue (with a state), a tag, a worker, or the failed or complete state."
+    context["index"] = kind
+    context["states"] = ("waiting", "running", "scheduled", "stalled", "depends", "throttled", "failed", "complete")
+    return _render(request, "jobadmin/search.html", context, ("job_table",))
+
+
+def _search_index(f: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+    rest = {k: v for k, v in f.items() if v}
+    if f["tag"]:
+        rest.pop("tag")
+        return "tagged", f["tag"], rest
+    if f["worker"]:
+        rest.pop("worker")
+        return "worker", f["worker"], rest
+    if f["queue"] and f["state"] in SEARCH_SOURCES - {"failed", "complete", "tagged", "tracked", "worker"}:
+        rest.pop("queue")
+        rest.pop("state")
+        return f["state"], f["queue"], rest
+    if f["queue"] and not f["state"]:
+        rest.pop("queue")
+        return "waiting", f["queue"], rest
+    if f["state"] in ("failed", "complete"):
+        rest.pop("state")
+        return f["state"], "", rest
+    return "", "", rest
+
+
+@page()
+def config(request: HttpRequest) -> HttpResponse:
+    """The engine's options; editable with the edit_config permission."""
+    context = presenters.config_page(client_of(request))
+    return _render(request, "jobadmin/config.html", context, ("config_table",))
