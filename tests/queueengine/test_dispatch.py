@@ -133,7 +133,7 @@ def test_failures_reach_the_client_and_free_the_slot(pair: Pair) -> None:
         else:
             job.done("fine")
 
-    pair.worker(handler, max_concurrent_jobs=2, timeout=0.3)
+    worker = pair.worker(handler, max_concurrent_jobs=2, timeout=0.3)
     with pytest.raises(JobFailed, match="out of cheese"):
         client.submit(what="fail").result(10)
     with pytest.raises(JobFailed, match="ValueError: bad input 7") as info:
@@ -145,6 +145,7 @@ def test_failures_reach_the_client_and_free_the_slot(pair: Pair) -> None:
             hang.result(10)
         assert info.value.group == "default-timeout"
     assert client.submit(what="ok").result(10) == "fine"
+    assert worker.in_flight == 0
     release.set()
 
 
@@ -235,6 +236,8 @@ def test_mode_mismatch_names_both_modes(pair: Pair, redis_conn: redis.Redis) -> 
     with pytest.raises(ModeMismatch, match=rf"'{pair.mode}'.*'{other}'"):
         JobManager().worker(pair.type, mode=other, namespace=NS, **kind)
     assert {k: redis_conn.dump(k) for k in redis_conn.keys('*')} == before
+    if pair.type == "redis":
+        assert redis_conn.get(f"qe:{{{NS}}}:mode") == pair.mode.encode()
 
 
 def test_non_json_data_is_refused(pair: Pair, redis_conn: redis.Redis) -> None:
@@ -247,56 +250,109 @@ def test_non_json_data_is_refused(pair: Pair, redis_conn: redis.Redis) -> None:
     assert client.pending == 0
 
 
-def test_bad_configuration(redis_url: str, redis_conn: redis.Redis) -> None:
-    """Unknown type, unknown option, bad uri, bad mode, bad numbers: InvalidArgument naming it."""
+def test_bad_configuration_changes_nothing(redis_url: str, redis_conn: redis.Redis) -> None:
+    """Unknown type, unknown option, bad uri, bad mode, bad numbers, unreachable Redis: a clear
+    error naming the culprit, and the keyspace (with a namespace already in use) is unchanged."""
+    existing = JobManager().client("redis", uri=redis_url, mode="reliable", namespace=NS)
+    existing.submit(x=1, y=2)
+    existing.close()
+    before = {k: redis_conn.dump(k) for k in redis_conn.keys("*")}
+    assert before
     jm = JobManager()
-    with pytest.raises(InvalidArgument, match="'rabbit'"):
-        jm.client("rabbit")
-    with pytest.raises(InvalidArgument, match="'colour'"):
-        jm.client("redis", uri=redis_url, colour="red")
-    with pytest.raises(InvalidArgument, match="'uri'"):
-        jm.client("redis", uri="http://example.com/")
-    with pytest.raises(InvalidArgument, match="'uri'"):
-        jm.worker("redis", uri="redis://127.0.0.1:notaport/0")
-    with pytest.raises(InvalidArgument, match="'mode'"):
-        jm.worker("redis", uri=redis_url, mode="fast")
-    with pytest.raises(InvalidArgument, match="'max_concurrent_jobs'"):
-        jm.worker("redis", uri=redis_url, max_concurrent_jobs=0)
-    with pytest.raises(InvalidArgument, match="'timeout'"):
-        jm.client("redis", uri=redis_url, timeout=-1)
-    with pytest.raises(InvalidArgument, match="'queues'"):
-        jm.worker("redis", uri=redis_url, queues="high")
-    with pytest.raises(QueueEngineError, match="6"):
+    bad: list[tuple[str, Any, dict[str, Any]]] = [
+        ("'rabbit'", jm.client, {"type": "rabbit"}),
+        ("'rabbit'", jm.worker, {"type": "rabbit"}),
+        ("'colour'", jm.client, {"colour": "red"}),
+        ("'colour'", jm.worker, {"colour": "red"}),
+        ("'uri'", jm.client, {"uri": "http://example.com/"}),
+        ("'uri'", jm.worker, {"uri": "redis://127.0.0.1:notaport/0"}),
+        ("'uri'", jm.client, {"uri": 6379}),
+        ("'mode'", jm.worker, {"mode": "fast"}),
+        ("'mode'", jm.client, {"mode": None}),
+        ("'max_concurrent_jobs'", jm.worker, {"max_concurrent_jobs": 0}),
+        ("'max_concurrent_jobs'", jm.worker, {"max_concurrent_jobs": 1.5}),
+        ("'timeout'", jm.client, {"timeout": -1}),
+        ("'timeout'", jm.worker, {"timeout": "10"}),
+        ("'heartbeat'", jm.worker, {"heartbeat": 0}),
+        ("'queues'", jm.worker, {"queues": "high"}),
+        ("'queues'", jm.worker, {"queues": []}),
+        ("twice", jm.worker, {"queues": ["a", "a"]}),
+        ("'queue'", jm.client, {"queue": "has space"}),
+        ("'namespace'", jm.client, {"namespace": "a{b}"}),
+        ("'prefix' and 'namespace'", jm.client, {"prefix": "a", "namespace": "b"}),
+    ]
+    for expected, factory, cfg in bad:
+        kind = cfg.pop("type", "redis")
+        options = {"uri": redis_url, "namespace": NS, "mode": "reliable", **cfg}
+        if "prefix" in cfg:
+            options.pop("namespace")
+            options.update(cfg)
+        with pytest.raises(InvalidArgument, match=expected):
+            factory(kind, **options)
+    with pytest.raises(QueueEngineError, match="127.0.0.1:6/0"):
         jm.client("redis", uri="redis://127.0.0.1:6/0")
-    assert redis_conn.dbsize() == 0
+    with pytest.raises(QueueEngineError, match="127.0.0.1:6/0"):
+        jm.worker("redis", uri="redis://127.0.0.1:6/0")
+    assert {k: redis_conn.dump(k) for k in redis_conn.keys("*")} == before
+
+
+def test_prefix_is_another_name_for_the_namespace(pair: Pair, redis_conn: redis.Redis) -> None:
+    """prefix="shop" puts every key under qe:{shop}: and pairs with namespace="shop"."""
+    base = {"uri": pair.url} if pair.type == "redis" else {}
+    client = JobManager().client(pair.type, mode=pair.mode, prefix="shop", **base)
+    worker = JobManager().worker(pair.type, mode=pair.mode, namespace="shop", **base)
+    pair.made += [client, worker]
+    worker.jobs.each(add)
+    worker.start()
+    assert client.submit(x=2, y=5).result(10) == 7
+    if pair.type == "redis":
+        keys = redis_conn.keys("*")
+        assert keys and all(k.startswith(b"qe:{shop}:") for k in keys)
+        assert redis_conn.get("qe:{shop}:mode") == pair.mode.encode()
+
+
+FORKS = """
+import os, random, sys
+from queueengine.dispatch.base import new_id
+from queueengine.dispatch import JobManager
+client = JobManager().client("memory", mode="simple", namespace="forks")
+new_id()
+random.seed(42)  # the same seeded state in every child: ids must not depend on it
+readers = []
+for _ in range(4):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        ids = [new_id() for _ in range(200)] + [client.submit(n=i).jid for i in range(50)]
+        os.write(w, "\\n".join(ids).encode())
+        os._exit(0)
+    os.close(w)
+    readers.append(r)
+ids = [new_id() for _ in range(200)] + [client.submit(n=i).jid for i in range(50)]
+for r in readers:
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    ids += data.decode().split("\\n")
+    os.wait()
+print(len(ids), len(set(ids)))
+"""
 
 
 def test_job_ids_are_unique_across_forks() -> None:
-    """Children forked from one parent draw different ids (no shared random state)."""
-    new_id()
-    readers = []
-    pids = []
-    for _ in range(4):
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            os.close(r)
-            os.write(w, "\n".join(new_id() for _ in range(200)).encode())
-            os._exit(0)
-        os.close(w)
-        readers.append(r)
-        pids.append(pid)
-    ids: list[str] = [new_id() for _ in range(200)]
-    for r in readers:
-        chunks = []
-        while chunk := os.read(r, 65536):
-            chunks.append(chunk)
-        os.close(r)
-        ids += b"".join(chunks).decode().split("\n")
-    for pid in pids:
-        os.waitpid(pid, 0)
-    assert len(ids) == 1000
-    assert len(set(ids)) == 1000
+    """Children forked from one parent (same seeded random state) draw different job ids, both
+    from new_id() and from submit(); each is an RFC 4122 version 4 UUID."""
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", FORKS], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1250", "1250"]
+    parsed = uuid.UUID(new_id())
+    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_many_threads_submitting(pair: Pair) -> None:
@@ -454,3 +510,139 @@ def test_cancelling_a_future_withdraws_the_job(pair: Pair) -> None:
     worker = pair.worker(add)
     assert client.submit(x=2, y=2).result(10) == 4
     assert worker.processed == 1
+
+
+def test_a_single_slot_is_freed_by_a_worker_timeout(pair: Pair) -> None:
+    """max_concurrent_jobs=1: a job that outlives the worker's timeout fails with the reason and
+    the next job still runs (Job::Async leaked the slot and stalled)."""
+    client = pair.client()
+    release = threading.Event()
+
+    def handler(job: Any) -> Any:
+        if job.data.get("hang"):
+            release.wait(10)
+            return None
+        return "next"
+
+    worker = pair.worker(handler, max_concurrent_jobs=1, timeout=0.2)
+    stuck, after = client.submit(hang=True), client.submit(hang=False)
+    with pytest.raises(JobFailed, match="timeout: the job ran longer than 0.2s"):
+        stuck.result(10)
+    assert after.result(10) == "next"
+    assert worker.in_flight == 0
+    release.set()
+
+
+def test_priority_holds_for_jobs_arriving_while_busy(pair: Pair) -> None:
+    """Jobs queued while the worker is busy are taken high queue first, whatever their order."""
+    high, low = pair.client(queue="high"), pair.client(queue="low")
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def handler(job: Any) -> str:
+        if job.data.get("block"):
+            started.set()
+            release.wait(10)
+        order.append(f"{job.queue}{job.data.get('n', '')}")
+        return "ok"
+
+    pair.worker(handler, queues=["high", "low"], prefetch=1) if pair.type == "redis" else \
+        pair.worker(handler, queues=["high", "low"])
+    blocker = low.submit(block=True)
+    assert started.wait(10)
+    futures = [low.submit(n=i) for i in range(3)] + [high.submit(n=i) for i in range(3)]
+    release.set()
+    assert [f.result(10) for f in [blocker, *futures]] == ["ok"] * 7
+    assert order == ["low", "high0", "high1", "high2", "low0", "low1", "low2"]
+
+
+def test_stop_in_the_middle_of_a_stream_orphans_nothing(pair: Pair) -> None:
+    """Stop a busy worker while jobs keep arriving: every job is done exactly once (by it or by
+    the next worker) and every future resolves: nothing was lost in a fetch in flight."""
+    client = pair.client()
+    runs: dict[str, int] = {}
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def handler(job: Any) -> int:
+        with lock:
+            runs[job.id] = runs.get(job.id, 0) + 1
+            if len(runs) >= 60:
+                enough.set()
+        return int(job.data["n"]) * 2
+
+    first = pair.worker(handler, max_concurrent_jobs=2)
+    futures: list[Any] = []
+
+    def submit_all() -> None:
+        for i in range(300):
+            futures.append(client.submit(n=i))
+
+    feeder = threading.Thread(target=submit_all)
+    feeder.start()
+    assert enough.wait(20)
+    assert first.stop(timeout=5) is True
+    pair.worker(handler, max_concurrent_jobs=2)
+    feeder.join(20)
+    assert [f.result(20) for f in futures] == [2 * i for i in range(300)]
+    assert len(runs) == 300 and set(runs.values()) == {1}
+    assert client.pending == 0
+
+
+def test_heartbeat_option_sets_the_lease_heartbeats(redis_url: str, redis_conn: redis.Redis) -> None:
+    """reliable: heartbeat=0.2 renews the lease every 0.2 s while a job runs (the default would
+    wait a third of the 60 s lease); the handler finishes once it has seen three heartbeats."""
+    made = Pair(("redis", "reliable"), redis_url)
+    pubsub = redis_conn.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"qe:{{{NS}}}:events")
+    beats = threading.Event()
+
+    def count_beats(jid: str) -> None:
+        seen = 0
+        deadline = time.monotonic() + 10
+        while seen < 3 and time.monotonic() < deadline:
+            msg = pubsub.get_message(timeout=0.5)
+            if msg and b'"heartbeat"' in msg["data"] and jid.encode() in msg["data"]:
+                seen += 1
+        if seen >= 3:
+            beats.set()
+
+    try:
+        client = made.client()
+
+        def handler(job: Any) -> str:
+            count_beats(job.id)
+            return "beaten" if beats.is_set() else "no heartbeats"
+
+        made.worker(handler, heartbeat=0.2)
+        assert client.submit().result(20) == "beaten"
+    finally:
+        pubsub.close()
+        made.close()
+
+
+@pytest.mark.parametrize("mode", ["simple", "recoverable", "reliable"])
+def test_a_reconnecting_client_still_gets_its_results(mode: str, redis_url: str, redis_conn: redis.Redis) -> None:
+    """The client's reply connection is killed: it resubscribes by itself; results of the durable
+    modes published in the gap are read back, and later jobs are answered over pub/sub again."""
+    made = Pair(("redis", mode), redis_url)
+    try:
+        client = made.client()
+        durable = mode != "simple"  # simple stores no result: what is published in the gap is lost
+        before = [client.submit(x=i, y=1) for i in range(5)] if durable else []
+        assert redis_conn.client_kill_filter(_type="pubsub") >= 1
+        made.worker(add)
+        assert [f.result(10) for f in before] == ([i + 1 for i in range(5)] if durable else [])
+
+        def subscribed() -> bool:
+            if mode == "simple":
+                return any(n for _, n in redis_conn.pubsub_numsub(f"qe:{{{NS}}}:m:reply:{client.id}"))
+            return bool(redis_conn.pubsub_numpat())
+
+        deadline = time.monotonic() + 10
+        while not subscribed() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert subscribed()
+        assert [client.submit(x=i, y=2).result(10) for i in range(5)] == [i + 2 for i in range(5)]
+    finally:
+        made.close()
