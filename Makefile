@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= $(shell scripts/find_python.sh 3.11 3.12 || scripts/find_python.sh 3.11)
 PY := $(VENV)/bin/python
 
-.PHONY: help venv run test check lint typecheck bench clean
+.PHONY: help venv run test check lint typecheck bench clean screenshots
 
 help:
 	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis"
@@ -25,9 +25,16 @@ test:
 check: venv
 	$(PY) -m pytest -q $(ARGS)
 
+screenshots: venv
+	QE_SCREENSHOT_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/browser -k screenshots
+
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+bench:
+	@bash bench/setup.sh
+	@bench/.venv-peers/bin/python bench/run.py $(if $(QUICK),--quick,) $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .venv-py* .pytest_cache .mypy_cache .ruff_cache

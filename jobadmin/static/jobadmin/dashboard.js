@@ -19,7 +19,18 @@
       pendingG = false;
     }
   });
-  // Select-all checkboxes and the count of selected rows for bulk actions.
+  // Select-all checkboxes and the count of selected rows for bulk actions; the bulk buttons
+  // stay disabled until something is selected (without JavaScript they simply stay enabled).
+  function refreshSelection(form) {
+    var n = form.querySelectorAll('input[type=checkbox][name=jid]:checked').length;
+    form.querySelectorAll("[data-selected-count]").forEach(function (el) { el.textContent = n; });
+    form.querySelectorAll("[data-needs-selection]").forEach(function (el) { el.disabled = n === 0; });
+  }
+  function refreshAll(root) {
+    (root || document).querySelectorAll("form.bulk").forEach(refreshSelection);
+  }
+  document.addEventListener("DOMContentLoaded", function () { refreshAll(document); });
+  document.addEventListener("htmx:afterSettle", function (ev) { refreshAll(ev.target); });
   document.addEventListener("change", function (ev) {
     var t = ev.target;
     if (t && t.hasAttribute && t.hasAttribute("data-autosubmit") && t.form) { t.form.submit(); return; }
@@ -29,9 +40,7 @@
     if (t.hasAttribute("data-select-all")) {
       form.querySelectorAll('input[type=checkbox][name=jid]').forEach(function (box) { box.checked = t.checked; });
     }
-    var n = form.querySelectorAll('input[type=checkbox][name=jid]:checked').length;
-    form.querySelectorAll("[data-selected-count]").forEach(function (el) { el.textContent = n; });
-    form.querySelectorAll("[data-needs-selection]").forEach(function (el) { el.disabled = n === 0; });
+    refreshSelection(form);
   });
   // Confirm destructive submits (data-confirm on the button or the form).
   document.addEventListener("submit", function (ev) {
