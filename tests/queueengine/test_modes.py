@@ -113,8 +113,13 @@ def test_killed_worker_job_is_done_by_another(mode: str, redis_url: str, redis_c
     rescuer.jobs.each(lambda job: job.done(job.data["x"] + job.data["y"]))
     cleanup.append(rescuer.start())
     assert future.result(15) == 42
-    job = EngineClient.from_url(redis_url, namespace=NS).jobs[held.decode()]
+    engine = EngineClient.from_url(redis_url, namespace=NS)
+    job = engine.jobs[held.decode()]
     assert job.state.value == "complete"
+    poppers = [entry["worker"] for entry in job.history if entry["what"] == "popped"]
+    assert len(poppers) == 2 and poppers[0] != poppers[1]  # the dead worker, then the rescuer
+    assert poppers[1] == rescuer._backend.name
+    engine.close()
 
 
 def future_jid_suffix(client: Any, held: bytes) -> str:
@@ -155,8 +160,15 @@ def test_redis_restart_loses_nothing(mode: str, tmp_path: Path, cleanup: list[An
         jm = JobManager()
         client = jm.client("redis", uri=url, mode=mode, namespace=NS)
         cleanup.append(client)
+        conn = redis.Redis.from_url(url)
+        assert conn.config_get("appendonly")["appendonly"] == "yes"
+        assert conn.config_get("save")["save"] == ""  # no RDB snapshot: only the AOF can keep them
         futures = [client.submit(x=i, y=i) for i in range(50)]
+        conn.close()
         server.restart()
+        engine = EngineClient.from_url(url, namespace=NS)
+        assert len(engine.queues["default"].jobs.waiting(count=100)) == 50  # all still queued
+        engine.close()
         worker = jm.worker("redis", uri=url, mode=mode, namespace=NS, max_concurrent_jobs=4)
         worker.jobs.each(lambda job: job.done(job.data["x"] + job.data["y"]))
         cleanup.append(worker.start())
@@ -325,3 +337,32 @@ def test_reliable_retries_exhausted_fail_the_future(redis_url: str, redis_conn: 
         future.result(15)
     assert rescuer.processed == 0
     assert info.value.group  # the engine names the group (e.g. the stalled-job group)
+
+
+def test_qe_sweep_hands_back_a_dead_workers_recoverable_claim(redis_url: str, redis_conn: redis.Redis,
+                                                              cleanup: list[Any], settings: Any) -> None:
+    """recoverable: `manage.py qe_sweep --older-than 0` requeues the claim of a killed worker; a
+    worker that does not sweep by itself then does the job and the original future resolves."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.QUEUEENGINE = {**settings.QUEUEENGINE, "NAMESPACE": NS, "MODE": "recoverable"}
+    jm = JobManager()
+    client = jm.client("redis", uri=redis_url, mode="recoverable", namespace=NS)
+    cleanup.append(client)
+    future = client.submit(x=5, y=6)
+    proc = spawn_worker(redis_url, "recoverable", "holding")
+    try:
+        wait_for(lambda: redis_conn.get("holding"))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    rescuer = jm.worker("redis", uri=redis_url, mode="recoverable", namespace=NS, sweep_interval=3600)
+    rescuer.jobs.each(lambda job: job.done(job.data["x"] + job.data["y"]))
+    cleanup.append(rescuer.start())
+    assert not future.done()
+    out = StringIO()
+    call_command("qe_sweep", "--older-than", "0", stdout=out)
+    assert "recoverable: requeued 1" in out.getvalue()
+    assert future.result(15) == 11
