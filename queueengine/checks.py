@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
-              "METRICS_TOKEN", "DASHBOARD")
+              "METRICS_TOKEN", "PAGE_SIZE", "PREVIEW_BYTES", "NAMESPACES", "REQUIRE_VIEW_PERMISSION", "ENVIRONMENT")
+"""Every key of ``QUEUEENGINE``: the engine's (``queueengine.conf``) and the dashboard's (``jobadmin.conf``)."""
 MODES = ("simple", "recoverable", "reliable")
 URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel")
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -43,7 +44,7 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
                        'Use QUEUEENGINE = {"URL": "redis://127.0.0.1:6379/0", "NAMESPACE": "default"}.', 1)]
     messages: list[CheckMessage] = []
     for key in config:
-        if key not in KNOWN_KEYS:
+        if key not in KNOWN_KEYS and key != "DASHBOARD":  # DASHBOARD: E007 below
             close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
             hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(KNOWN_KEYS)}."
             messages.append(Warning(f"QUEUEENGINE has an unknown key {key!r}.", hint=hint, id="queueengine.W001"))
@@ -69,7 +70,7 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
         if key in config and not _positive_int(config[key]):
             messages.append(_error(f"QUEUEENGINE[{key!r}] must be a whole number > 0: {config[key]!r}.",
                                    "Remove it to use the default.", 6))
-    for key in ("READ_ONLY",):
+    for key in ("READ_ONLY", "REQUIRE_VIEW_PERMISSION"):
         if key in config and not isinstance(config[key], bool):
             messages.append(_error(f"QUEUEENGINE[{key!r}] must be True or False: {config[key]!r}.",
                                    "Use a boolean (default False).", 8))
@@ -77,13 +78,24 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
             config["SOCKET_TIMEOUT"]):
         messages.append(_error(f"QUEUEENGINE['SOCKET_TIMEOUT'] must be a number of seconds > 0 or None: "
                                f"{config['SOCKET_TIMEOUT']!r}.", "Remove it to use redis-py's default.", 10))
-    dashboard = config.get("DASHBOARD", {})
-    if not isinstance(dashboard, dict):
-        messages.append(_error(f"QUEUEENGINE['DASHBOARD'] must be a dict: {dashboard!r}.",
-                               'Prefer the top-level key: "READ_ONLY": True.', 7))
-    elif "READ_ONLY" in dashboard and not isinstance(dashboard["READ_ONLY"], bool):
-        messages.append(_error(f"QUEUEENGINE['DASHBOARD']['READ_ONLY'] must be True or False: "
-                               f"{dashboard['READ_ONLY']!r}.", "Use a boolean.", 8))
+    if "DASHBOARD" in config:
+        messages.append(_error("QUEUEENGINE['DASHBOARD'] is not read: the dashboard's keys sit at the top level.",
+                               'Use for example QUEUEENGINE = {..., "READ_ONLY": True}.', 7))
+    if "PAGE_SIZE" in config and not (_positive_int(config["PAGE_SIZE"]) and config["PAGE_SIZE"] <= 500):
+        messages.append(_error(f"QUEUEENGINE['PAGE_SIZE'] must be a whole number from 1 to 500: "
+                               f"{config['PAGE_SIZE']!r}.", "Remove it to use the default (25).", 11))
+    preview = config.get("PREVIEW_BYTES", 200)
+    if not isinstance(preview, int) or isinstance(preview, bool) or preview < 0:
+        messages.append(_error(f"QUEUEENGINE['PREVIEW_BYTES'] must be a whole number >= 0: {preview!r}.",
+                               "Remove it to use the default (200).", 12))
+    spaces = config.get("NAMESPACES")
+    if spaces is not None and (not isinstance(spaces, (list, tuple)) or not all(
+            isinstance(n, str) and NAMESPACE_PATTERN.match(n) for n in spaces)):
+        messages.append(_error(f"QUEUEENGINE['NAMESPACES'] must be a list of namespace names: {spaces!r}.",
+                               'For example ["default", "billing"].', 13))
+    if not isinstance(config.get("ENVIRONMENT", ""), str):
+        messages.append(_error(f"QUEUEENGINE['ENVIRONMENT'] must be a string: {config['ENVIRONMENT']!r}.",
+                               'For example "production".', 14))
     token = config.get("METRICS_TOKEN")
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         messages.append(_error("QUEUEENGINE['METRICS_TOKEN'] must be a string of at least 16 characters.",

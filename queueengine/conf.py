@@ -16,7 +16,8 @@ Django installed or configured, the defaults apply (the core never needs this mo
         "METRICS_TOKEN": None,          # a bearer token that may read /jobs/metrics (None: staff only)
     }
 
-``"DASHBOARD": {"READ_ONLY": True}`` is accepted as another spelling of ``"READ_ONLY": True``.
+The dashboard reads its own keys of the same dict (``PAGE_SIZE``, ``PREVIEW_BYTES``,
+``NAMESPACES``, ``REQUIRE_VIEW_PERMISSION``, ``ENVIRONMENT``) through ``jobadmin.conf``.
 """
 
 from __future__ import annotations
@@ -60,9 +61,6 @@ class Settings:
             if name in user:
                 value = user[name]
                 return tuple(value) if name == "QUEUES" else value
-            dashboard = user.get("DASHBOARD")
-            if name == "READ_ONLY" and isinstance(dashboard, dict) and "READ_ONLY" in dashboard:
-                return dashboard["READ_ONLY"]
         return super().__getattribute__(name)
 
     def as_dict(self) -> dict[str, Any]:

@@ -21,6 +21,9 @@ def ids(settings: Any, config: Any) -> list[str]:
 def test_good_settings_pass(settings: Any) -> None:
     assert ids(settings, GOOD) == []
     assert ids(settings, {**GOOD, "URL": "rediss://h:6380/1", "QUEUES": ["high", "default"]}) == []
+    dashboard = {"READ_ONLY": True, "METRICS_TOKEN": "x" * 16, "PAGE_SIZE": 50, "PREVIEW_BYTES": 0,
+                 "NAMESPACES": ["default", "billing"], "REQUIRE_VIEW_PERMISSION": True, "ENVIRONMENT": "prod"}
+    assert ids(settings, {**GOOD, **dashboard}) == []
 
 
 @pytest.mark.parametrize(
@@ -35,8 +38,14 @@ def test_good_settings_pass(settings: Any) -> None:
         ({"QUEUES": "default"}, "queueengine.E005"),
         ({"CONCURRENCY": 0}, "queueengine.E006"),
         ({"PROCESSES": True}, "queueengine.E006"),
-        ({"DASHBOARD": {"READ_ONLY": "yes"}}, "queueengine.E008"),
-        ({"DASHBOARD": "read-only"}, "queueengine.E007"),
+        ({"DASHBOARD": {"READ_ONLY": True}}, "queueengine.E007"),
+        ({"REQUIRE_VIEW_PERMISSION": "no"}, "queueengine.E008"),
+        ({"PAGE_SIZE": 0}, "queueengine.E011"),
+        ({"PAGE_SIZE": 501}, "queueengine.E011"),
+        ({"PREVIEW_BYTES": -1}, "queueengine.E012"),
+        ({"NAMESPACES": "default"}, "queueengine.E013"),
+        ({"NAMESPACES": ["ok", "not ok"]}, "queueengine.E013"),
+        ({"ENVIRONMENT": 3}, "queueengine.E014"),
         ({"READ_ONLY": 1}, "queueengine.E008"),
         ({"SOCKET_TIMEOUT": 0}, "queueengine.E010"),
         ({"SOCKET_TIMEOUT": "5"}, "queueengine.E010"),

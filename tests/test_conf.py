@@ -47,12 +47,15 @@ def test_values_are_read_on_every_access() -> None:
     assert settings.NAMESPACE == "test"  # tests/settings.py
 
 
-def test_dashboard_spelling_of_read_only() -> None:
-    """"DASHBOARD": {"READ_ONLY": True} is the same as "READ_ONLY": True; the flat key wins."""
-    with override_settings(QUEUEENGINE={"DASHBOARD": {"READ_ONLY": True}}):
-        assert settings.READ_ONLY is True
-    with override_settings(QUEUEENGINE={"DASHBOARD": {"READ_ONLY": True}, "READ_ONLY": False}):
-        assert settings.READ_ONLY is False
+def test_the_dashboard_reads_the_same_flags() -> None:
+    """READ_ONLY and METRICS_TOKEN mean the same to the engine's settings and to the dashboard's."""
+    from jobadmin import conf as dashboard
+
+    with override_settings(QUEUEENGINE={"READ_ONLY": True, "METRICS_TOKEN": "m" * 16}):
+        assert settings.READ_ONLY is dashboard.read_only() is True
+        assert settings.METRICS_TOKEN == dashboard.get("METRICS_TOKEN") == "m" * 16
+    with override_settings(QUEUEENGINE={}):
+        assert settings.READ_ONLY is dashboard.read_only() is False
 
 
 def test_get_client_uses_the_settings(redis_url: str, redis_conn: redis.Redis) -> None:

@@ -646,3 +646,30 @@ def test_a_reconnecting_client_still_gets_its_results(mode: str, redis_url: str,
         assert [client.submit(x=i, y=2).result(10) for i in range(5)] == [i + 2 for i in range(5)]
     finally:
         made.close()
+
+
+def _python_block(path: str, heading: str) -> str:
+    """The first ```python block after ``heading`` in a Markdown file of the checkout."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / path).read_text()
+    after = text[text.index(heading):]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start:after.index("```", start)]
+
+
+@pytest.mark.parametrize(("path", "heading"), [("README.md", "## Delivery modes"), ("docs/modes.md", "## The tour")])
+def test_the_documented_tour_runs(path: str, heading: str, redis_url: str, redis_conn: redis.Redis,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The Job::Async tour of the README and of docs/modes.md runs as written (on the test server)."""
+    import textwrap
+
+    code = _python_block(path, heading).replace("redis://127.0.0.1:6379/0", redis_url)
+    assert "await client.asubmit" in code
+    namespace: dict[str, Any] = {}
+    exec("async def tour():\n" + textwrap.indent(code, "    ") + "\n    return locals()\n", namespace)
+    found = asyncio.run(namespace["tour"]())
+    assert found["result"] == 3
+    assert found["worker"].in_flight == 0 and found["client"].pending == 0
+    if path == "README.md":
+        assert capsys.readouterr().out.strip() == "Job result was 579"
