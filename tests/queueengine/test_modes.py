@@ -366,3 +366,22 @@ def test_qe_sweep_hands_back_a_dead_workers_recoverable_claim(redis_url: str, re
     call_command("qe_sweep", "--older-than", "0", stdout=out)
     assert "recoverable: requeued 1" in out.getvalue()
     assert future.result(15) == 11
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["recoverable", "reliable"])
+def test_dispatch_jobs_show_in_the_dashboard(mode: str, redis_url: str, redis_conn: redis.Redis,
+                                             cleanup: list[Any], admin_client: Any) -> None:
+    """A submitted job has its page in the dashboard (queue list and job detail), like any job."""
+    client = JobManager().client("redis", uri=redis_url, mode=mode, namespace=NS, queue="reports")
+    cleanup.append(client)
+    future = client.submit(n=7)
+    engine = EngineClient.from_url(redis_url, namespace=NS)
+    (jid,) = engine.queues["reports"].jobs.waiting()
+    engine.close()
+    queue_page = admin_client.get("/jobs/queue/reports/?tab=waiting")
+    assert queue_page.status_code == 200 and jid in queue_page.content.decode()
+    job_page = admin_client.get(f"/jobs/job/{jid}/")
+    assert job_page.status_code == 200
+    assert jid in job_page.content.decode() and KLASS in job_page.content.decode()
+    assert not future.done()
