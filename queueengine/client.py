@@ -24,7 +24,7 @@ from queueengine.exceptions import (
     QueueEngineError,
     WaitTimeout,
 )
-from queueengine.job import Job
+from queueengine.job import Job, payload_from_hash
 from queueengine.keys import Keys
 from queueengine.queue import Queue
 from queueengine.scripts import LuaLibrary, library
@@ -176,6 +176,14 @@ class Client:
     def pop_from(self, queues: Sequence[str], count: int = 1, worker: str | None = None) -> list[Job]:
         """Lease up to ``count`` jobs from ``queues`` in strict priority order (fills from
         queues[0] first) in one Lua call."""
+        return self.pop_or_due(queues, count, worker)[0]
+
+    def pop_or_due(self, queues: Sequence[str], count: int = 1,
+                   worker: str | None = None) -> tuple[list[Job], float | None]:
+        """``pop_from``, plus when it got fewer than ``count`` jobs: the seconds until one of
+        the queues may have more (a scheduled job, a recurring spawn, a lease expiry; 0 = now),
+        or None when nothing is pending there (paused queues count as empty). One Lua call:
+        an idle worker needs no separate ``next_due``."""
         if isinstance(queues, str):
             queues = [queues]
         qs = _args.names(queues, "queues")
@@ -183,8 +191,9 @@ class Client:
             raise InvalidArgument("queues must name at least one queue")
         _args.integer(count, "count")
         w = _args.name(worker, "worker") if worker is not None else self.worker_name
-        payloads: list[JobPayload] = _args.loads(self._call("pop", w, count, *qs))
-        return [Job(self, p, w) for p in payloads]
+        reply = self._call("pop", w, count, *qs)
+        due = reply[1]
+        return [Job(self, payload_from_hash(flat), w) for flat in reply[2:]], (float(due) if due else None)
 
     def next_due(self, queues: Sequence[str]) -> float | None:
         """Seconds until a scheduled job, recurring spawn or lease expiry in these queues is

@@ -24,6 +24,45 @@ def _state(value: str) -> JobState:
         return JobState.WAITING
 
 
+_STR_FIELDS = frozenset({"jid", "klass", "queue", "state", "worker"})
+_INT_FIELDS = frozenset({"priority", "retries", "remaining"})
+_FLOAT_FIELDS = frozenset({"expires", "time"})
+_JSON_FIELDS = frozenset({"data", "tags", "failure", "exhausted", "throttles", "backoff", "result"})
+_loads = orjson.loads
+
+
+def _int(v: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        return int(float(v))
+
+
+def payload_from_hash(flat: Sequence[bytes | str]) -> JobPayload:
+    """A JobPayload from a job record as a flat ``HGETALL`` array (``[field, value, ...]``;
+    a later pair overrides an earlier one), as ``pop`` and ``peek`` return them."""
+    it = iter(flat)
+    fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
+    p: dict[str, Any] = {}
+    for k, raw in fields.items():
+        v = raw.decode() if isinstance(raw, bytes) else raw
+        if k in _JSON_FIELDS:
+            p[k] = _loads(v) if v else None
+        elif k in _STR_FIELDS:
+            p[k] = v
+        elif k in _INT_FIELDS:
+            p[k] = _int(v) if v else 0
+        elif k in _FLOAT_FIELDS:
+            p[k] = float(v) if v else 0.0
+        elif k == "scheduled":
+            p[k] = float(v) if v else None
+        elif k == "reply":
+            p[k] = v == "1"
+        elif k == "spawned_from_jid":
+            p[k] = v or None
+    return cast(JobPayload, p)
+
+
 class Job:
     """A job as last read from Redis. Methods act on the server and keep ``state`` in step.
 

@@ -33,6 +33,7 @@ LUA_FILES: tuple[str, ...] = (
     "job.lua",
     "tags.lua",
     "queue.lua",
+    "pop.lua",
     "stats.lua",
     "recurring.lua",
     "throttle.lua",

@@ -87,12 +87,15 @@ function QE.dispatch(keys, argv)
   local now = argv[2]
   if now == nil or now == '' then
     local t = redis.call('TIME')
-    QE.now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    QE.nows = t[1] .. '.' .. string.sub('00000' .. t[2], -6)
+    QE.now = tonumber(QE.nows)
   else
     QE.now = tonumber(now)
-    if QE.now == nil or QE.now ~= QE.now or QE.now == math.huge or QE.now == -math.huge then
+    if QE.now == nil or QE.now ~= QE.now or QE.now == math.huge or QE.now == -math.huge
+        or string.find(now, '[^%d%.eE+-]') then
       QE.raise('InvalidArgument', 'now must be a number, got ' .. tostring(now))
     end
+    QE.nows = now
   end
   return handler(argv)
 end

@@ -7,6 +7,23 @@ function QE.job(jid)
   return QE.hgetall(QE.kj(jid))
 end
 
+-- job_fields(jid, names) -> table of just those fields (names[1] must be 'state', which every
+-- record has) or nil when the job does not exist. Cheaper than QE.job: the data is not copied.
+function QE.job_fields(jid, names)
+  local v = redis.call('HMGET', QE.kj(jid), unpack(names))
+  if not v[1] then return nil end
+  local t = {jid = jid}
+  for i, name in ipairs(names) do
+    if v[i] then t[name] = v[i] end
+  end
+  return t
+end
+
+-- the fields complete/heartbeat need: checks, lease structures, stats, reply, dependents
+QE.DONE_FIELDS = {'state', 'worker', 'queue', 'expires', 'time', 'reply', 'throttles', 'dents',
+  'failure', 'exhausted', 'grace', 'retries', 'priority'}
+QE.BEAT_FIELDS = {'state', 'worker', 'queue', 'expires', 'grace'}
+
 -- state_of(j): the state a reader sees: a running job whose lease expired is 'stalled'.
 function QE.state_of(j)
   local state = j.state
@@ -63,7 +80,7 @@ end
 -- history(jid, what, extra): append {when, what, ...extra}; keep the first entry and the
 -- newest max-job-history - 1 others.
 function QE.history(jid, what, extra)
-  local e = '{"when":' .. QE.fnum(QE.now) .. ',"what":' .. cjson.encode(what)
+  local e = '{"when":' .. QE.nows .. ',"what":' .. cjson.encode(what)
   if extra ~= nil then
     local x = cjson.encode(extra)
     if x ~= '{}' then e = e .. ',' .. string.sub(x, 2, -2) end
@@ -86,7 +103,7 @@ end
 
 -- ---------------------------------------------------------------- indexes
 function QE.tag_index_add(jid, tag)
-  if redis.call('ZADD', QE.kt(tag), 'NX', QE.now, jid) == 1 then
+  if redis.call('ZADD', QE.kt(tag), 'NX', QE.nows, jid) == 1 then
     redis.call('ZINCRBY', QE.k('tags'), 1, tag)
   end
 end
@@ -175,6 +192,7 @@ function QE.add_dependencies(jid, deps)
       if st and st ~= 'complete' then
         redis.call('SADD', QE.kjdeps(jid), dep)
         redis.call('SADD', QE.kjdents(dep), jid)
+        redis.call('HSET', QE.kj(dep), 'dents', '1')   -- complete checks this flag, not the set
         live = live + 1
       end
     end
@@ -208,9 +226,11 @@ function QE.backoff_delay(j)
   return d
 end
 
--- running_job(jid, worker): the record of a job that `worker` holds; raises otherwise.
-function QE.running_job(jid, worker)
-  local j = QE.job(jid)
+-- running_job(jid, worker, names): the record (or just the fields `names`, see job_fields)
+-- of a job that `worker` holds; raises otherwise.
+function QE.running_job(jid, worker, names)
+  local j
+  if names then j = QE.job_fields(jid, names) else j = QE.job(jid) end
   if j == nil then QE.raise('JobNotFound', 'job ' .. jid .. ' does not exist') end
   if j.state ~= 'running' then
     QE.raise('WrongState', 'job ' .. jid .. ' is not currently running: ' .. QE.state_of(j))
@@ -264,7 +284,7 @@ function QE.fail_job(jid, j, failure, exhausted)
     'failure', fjson, 'exhausted', exhausted and cjson.encode(exhausted) or '')
   redis.call('SADD', QE.k('failures'), failure.group)
   redis.call('LPUSH', QE.kf(failure.group), jid)
-  redis.call('ZADD', QE.k('failed'), QE.now, jid)
+  redis.call('ZADD', QE.k('failed'), QE.nows, jid)
   QE.event('failed', jid, queue, {worker = failure.worker, group = failure.group,
     message = failure.message, exhausted = exhausted ~= nil})
   QE.reply(jid, j, 'failed', 'error', fjson)
@@ -305,7 +325,7 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
   else
     QE.name(nextq, 'next_queue')
   end
-  local j = QE.running_job(jid, worker)
+  local j = QE.running_job(jid, worker, QE.DONE_FIELDS)
   if j.queue ~= queue then
     QE.raise('WrongState', 'job ' .. jid .. ' is in queue ' .. j.queue .. ', not ' .. queue)
   end
@@ -314,7 +334,7 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
   end
 
   if nextq == nil then
-    QE.finish(jid, j, worker, queue, result, nil)
+    QE.finish(jid, j, worker, queue, result, nil, cjson.encode(worker))
     QE.expire_completed(QE.batch())
     return 'complete'
   end
@@ -330,24 +350,25 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
     local sched = ''
     if live > 0 then
       state = 'depends'
-      redis.call('ZADD', QE.kq(nextq, 'depends'), QE.now, jid)
+      redis.call('ZADD', QE.kq(nextq, 'depends'), QE.nows, jid)
       if delay > 0 then sched = QE.now + delay end
     else
       state = QE.enqueue(jid, nextq, tonumber(j.priority) or 0, delay)
     end
     redis.call('HSET', key, 'state', state, 'queue', nextq, 'worker', '', 'expires', 0,
-      'failure', '', 'exhausted', '', 'grace', '', 'remaining', j.retries, 'time', QE.now,
+      'failure', '', 'exhausted', '', 'grace', '', 'remaining', j.retries, 'time', QE.nows,
       'scheduled', sched, 'result', result)
     QE.event('advanced', jid, queue, {to = nextq, state = state, worker = worker})
     return state
   end
 end
 
--- finish(jid, j, worker, queue, result, runs): the final complete of a checked running job.
--- runs: nil (record the run time now) or a table queue -> samples (recorded by the caller).
-function QE.finish(jid, j, worker, queue, result, runs)
+-- finish(jid, j, worker, queue, result, runs, wjson): the final complete of a checked running
+-- job (j: at least DONE_FIELDS). runs: nil (record the run time now) or a table queue ->
+-- samples (recorded by the caller). wjson: the worker name as JSON.
+function QE.finish(jid, j, worker, queue, result, runs, wjson)
   QE.unlease(jid, j)
-  QE.history_raw(jid, '{"when":' .. QE.fnum(QE.now) .. ',"what":"done","worker":' .. cjson.encode(worker) .. '}')
+  QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"done","worker":' .. wjson .. '}')
   local run = QE.now - (tonumber(j.time) or QE.now)
   if runs == nil then
     QE.stat_sample('run', queue, {run})
@@ -356,12 +377,19 @@ function QE.finish(jid, j, worker, queue, result, runs)
     if list == nil then list = {}; runs[queue] = list end
     list[#list + 1] = run
   end
-  redis.call('HSET', QE.kj(jid), 'state', 'complete', 'worker', '', 'expires', 0, 'failure', '',
-    'exhausted', '', 'grace', '', 'time', QE.now, 'result', result)
-  redis.call('ZADD', QE.k('completed'), QE.now, jid)
-  QE.event('completed', jid, queue, {worker = worker})
-  QE.reply(jid, j, 'complete', 'result', result)
-  QE.unblock_dependents(jid)
+  local key = QE.kj(jid)
+  redis.call('HSET', key, 'state', 'complete', 'worker', '', 'expires', '0', 'time', QE.nows, 'result', result)
+  if (j.failure and j.failure ~= '') or (j.exhausted and j.exhausted ~= '') or (j.grace and j.grace ~= '') then
+    redis.call('HSET', key, 'failure', '', 'exhausted', '', 'grace', '')
+  end
+  redis.call('ZADD', QE.k('completed'), QE.nows, jid)
+  redis.call(QE.spub(), QE.k('events'), '{"e":"completed","jid":' .. cjson.encode(jid) .. ',"q":'
+    .. cjson.encode(queue) .. ',"t":' .. QE.nows .. ',"worker":' .. wjson .. '}')
+  if j.reply == '1' then
+    redis.call('PUBLISH', QE.k('reply:' .. jid), '{"jid":' .. cjson.encode(jid)
+      .. ',"state":"complete","result":' .. result .. '}')
+  end
+  if j.dents == '1' then QE.unblock_dependents(jid) end
 end
 
 -- complete_many(count, (jid, worker, queue, result_json) * count) -> JSON list with, per job,
@@ -375,17 +403,19 @@ function QE.cmd_complete_many(a)
     QE.name(a[b], 'jid'); QE.name(a[b + 1], 'worker'); QE.name(a[b + 2], 'queue')
     if a[b + 3] == '' then a[b + 3] = 'null' else QE.json(a[b + 3], 'result') end
   end
-  local out, runs = {}, {}
+  local out, runs, wjsons = {}, {}, {}
   for i = 1, n do
     local b = 4 + (i - 1) * 4
     local jid, worker, queue = a[b], a[b + 1], a[b + 2]
-    local ok, j = pcall(QE.running_job, jid, worker)
+    local ok, j = pcall(QE.running_job, jid, worker, QE.DONE_FIELDS)
     if not ok then
       out[i] = '"' .. (string.match(tostring(j), 'QE:(%w+):') or 'ScriptError') .. '"'
     elseif j.queue ~= queue then
       out[i] = '"WrongState"'
     else
-      QE.finish(jid, j, worker, queue, a[b + 3], runs)
+      local wjson = wjsons[worker]
+      if wjson == nil then wjson = cjson.encode(worker); wjsons[worker] = wjson end
+      QE.finish(jid, j, worker, queue, a[b + 3], runs, wjson)
       out[i] = '"complete"'
     end
   end
@@ -448,7 +478,7 @@ function QE.cmd_retry(jid, queue, worker, delay, group, message)
   if delay == nil then delay = QE.backoff_delay(j) end
   local state = QE.enqueue(jid, queue, tonumber(j.priority) or 0, delay)
   QE.register_queue(queue)
-  redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.now)
+  redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.nows)
   QE.history(jid, 'retried', {worker = worker, delay = delay})
   QE.event('retried', jid, queue, {worker = worker, remaining = remaining, delay = delay})
   return remaining
@@ -458,16 +488,22 @@ end
 function QE.cmd_heartbeat(jid, worker, data)
   QE.name(jid, 'jid'); QE.name(worker, 'worker')
   if data ~= nil and data ~= '' then QE.json(data, 'data') end
-  local j = QE.running_job(jid, worker)
-  local expires = QE.now + QE.heartbeat_for(j.queue)
+  local j = QE.running_job(jid, worker, QE.BEAT_FIELDS)
+  local expires = QE.fnum(QE.now + QE.heartbeat_for(j.queue))
   local key = QE.kj(jid)
   if data ~= nil and data ~= '' then redis.call('HSET', key, 'data', data) end
-  redis.call('HSET', key, 'expires', expires, 'grace', '')
+  if j.grace and j.grace ~= '' then
+    redis.call('HSET', key, 'expires', expires, 'grace', '')
+  else
+    redis.call('HSET', key, 'expires', expires)
+  end
   redis.call('ZADD', QE.kq(j.queue, 'locks'), expires, jid)
   redis.call('ZADD', QE.kw(worker), expires, jid)
-  redis.call('ZADD', QE.k('workers'), QE.now, worker)
-  QE.event('heartbeat', jid, j.queue, {worker = worker, expires = expires})
-  return QE.fnum(expires)
+  redis.call('ZADD', QE.k('workers'), QE.nows, worker)
+  redis.call(QE.spub(), QE.k('events'), '{"e":"heartbeat","jid":' .. cjson.encode(jid) .. ',"q":'
+    .. cjson.encode(j.queue) .. ',"t":' .. QE.nows .. ',"worker":' .. cjson.encode(worker)
+    .. ',"expires":' .. expires .. '}')
+  return expires
 end
 
 -- release(jid, worker) -> 'waiting': hand a running job back to its queue, at the front of
@@ -478,7 +514,7 @@ function QE.cmd_release(jid, worker)
   QE.unplace(jid, j)
   QE.enqueue(jid, j.queue, tonumber(j.priority) or 0, 0, 0)
   redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'worker', '', 'expires', 0, 'grace', '',
-    'timedout', '', 'time', QE.now)
+    'timedout', '', 'time', QE.nows)
   QE.history(jid, 'released', {worker = worker})
   QE.event('released', jid, j.queue, {worker = worker})
   return 'waiting'
@@ -498,9 +534,9 @@ function QE.cmd_timeout(jids)
   end
   for i, jid in ipairs(jids) do
     local j = jobs[i]
-    redis.call('ZADD', QE.kq(j.queue, 'locks'), QE.now, jid)
-    if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), QE.now, jid) end
-    redis.call('HSET', QE.kj(jid), 'expires', QE.now, 'grace', '1', 'timedout', '1')
+    redis.call('ZADD', QE.kq(j.queue, 'locks'), QE.nows, jid)
+    if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), QE.nows, jid) end
+    redis.call('HSET', QE.kj(jid), 'expires', QE.nows, 'grace', '1', 'timedout', '1')
     QE.history(jid, 'timed-out', {worker = j.worker})
     local ev = QE.event('lock_lost', jid, j.queue, {worker = j.worker, reason = 'timeout'})
     QE.to_worker(j.worker, ev)

@@ -83,7 +83,7 @@ function QE.do_put(worker, s)
   if live > 0 then
     state = 'depends'
     if s.delay > 0 then sched = QE.now + s.delay end
-    redis.call('ZADD', QE.kq(queue, 'depends'), QE.now, jid)
+    redis.call('ZADD', QE.kq(queue, 'depends'), QE.nows, jid)
   elseif s.delay > 0 then
     state = 'scheduled'
     redis.call('ZADD', QE.kq(queue, 'scheduled'), QE.now + s.delay, jid)
@@ -92,7 +92,7 @@ function QE.do_put(worker, s)
   end
   -- a new job stores only the fields that differ from the readers' defaults
   redis.call('HSET', key, 'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority,
-    'state', state, 'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.now)
+    'state', state, 'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows)
   if old ~= nil then
     redis.call('HSET', key, 'tags', tags_json, 'worker', '', 'expires', 0,
       'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
@@ -105,13 +105,13 @@ function QE.do_put(worker, s)
     if s.backoff ~= '' then redis.call('HSET', key, 'backoff', s.backoff) end
   end
   local qjson = cjson.encode(queue)
-  QE.history_raw(jid, '{"when":' .. QE.fnum(QE.now) .. ',"what":"put","queue":' .. qjson .. '}')
+  QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
   for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
     QE.event('moved', jid, queue, {from = old.queue, state = state})
   else
-    redis.call('PUBLISH', QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
-      .. ',"t":' .. QE.fnum(QE.now) .. ',"state":"' .. state .. '"}')
+    redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
+      .. ',"t":' .. QE.nows .. ',"state":"' .. state .. '"}')
   end
   if not s.batch then
     QE.register_queue(queue)
@@ -156,196 +156,6 @@ function QE.cmd_put_many(args)
   return QE.list_json(jids)
 end
 
--- ---------------------------------------------------------------- housekeeping steps
--- promote(queue, n) -> number of scheduled jobs whose time came, moved to waiting.
-function QE.promote(queue, n)
-  if n <= 0 then return 0 end
-  local key = QE.kq(queue, 'scheduled')
-  local ready = redis.call('ZRANGEBYSCORE', key, '-inf', QE.now, 'LIMIT', 0, n)
-  if #ready == 0 then return 0 end
-  local seq = QE.next_seq(#ready) - #ready
-  for i, jid in ipairs(ready) do
-    redis.call('ZREM', key, jid)
-    local p = tonumber(redis.call('HGET', QE.kj(jid), 'priority')) or 0
-    redis.call('ZADD', QE.kq(queue, 'work'), QE.score(p, seq + i), jid)
-    redis.call('HSET', QE.kj(jid), 'state', 'waiting')
-    QE.event('scheduled', jid, queue)
-  end
-  QE.wake(queue)
-  return #ready
-end
-
--- reclaim(queue, n, out) -> number of expired leases handled (at most n).
--- First notice (grace-period > 0): a courtesy lock_lost and the lease extended by the grace.
--- After the grace: one retry spent (not for `timeout`); retries left -> the job goes to the
--- popper (appended to `out`), or back to waiting when `out` is nil (housekeeping) or to
--- scheduled when it has a backoff; none left -> failed, keeping its last real error.
-function QE.reclaim(queue, n, out)
-  if n <= 0 then return 0 end
-  local locks = QE.kq(queue, 'locks')
-  local expired = redis.call('ZRANGEBYSCORE', locks, '-inf', QE.now, 'LIMIT', 0, n)
-  local grace = QE.confnum('grace-period', 10)
-  for _, jid in ipairs(expired) do
-    local j = QE.job(jid)
-    local key = QE.kj(jid)
-    if j == nil or j.state ~= 'running' then
-      redis.call('ZREM', locks, jid)
-    elseif grace > 0 and j.grace ~= '1' then
-      local until_ = QE.now + grace
-      redis.call('HSET', key, 'grace', '1', 'expires', until_)
-      redis.call('ZADD', locks, until_, jid)
-      if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), until_, jid) end
-      QE.history(jid, 'timed-out', {worker = j.worker})
-      QE.stat_incr(queue, 'retries', 1)
-      local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
-      QE.to_worker(j.worker, ev)
-      QE.event('stalled', jid, queue, {worker = j.worker, grace = grace})
-    else
-      local timedout = j.timedout == '1'
-      if grace <= 0 and not timedout then
-        QE.history(jid, 'timed-out', {worker = j.worker})
-        QE.stat_incr(queue, 'retries', 1)
-        local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
-        QE.to_worker(j.worker, ev)
-      end
-      local remaining = tonumber(j.remaining) or 0
-      if not timedout then remaining = remaining - 1 end
-      redis.call('HSET', key, 'remaining', remaining, 'grace', '', 'timedout', '')
-      j.remaining = remaining
-      if remaining < 0 then
-        QE.exhaust(jid, j, 'stalled')
-      else
-        local delay = QE.backoff_delay(j)
-        if delay > 0 or out == nil then
-          QE.unplace(jid, j)
-          local state = QE.enqueue(jid, queue, tonumber(j.priority) or 0, delay, 0)
-          redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.now)
-          QE.event('retried', jid, queue, {worker = j.worker, remaining = remaining, delay = delay})
-        else
-          redis.call('ZREM', locks, jid)
-          if j.worker ~= '' then redis.call('ZREM', QE.kw(j.worker), jid) end
-          out[#out + 1] = jid
-        end
-      end
-    end
-  end
-  return #expired
-end
-
--- take(queue, n, out): move up to n jids from the top of work into out, skipping (and
--- parking) jobs whose throttles are full. Looks at no more than n + housekeeping-batch jobs.
-function QE.take(queue, n, out)
-  if n <= 0 then return end
-  local work = QE.kq(queue, 'work')
-  local throttled = QE.throttles_in_use()
-  if not throttled then
-    local got = redis.call('ZRANGE', work, 0, n - 1)
-    if #got > 0 then
-      for _, jid in ipairs(got) do out[#out + 1] = jid end
-      for i = 1, #got, 1000 do
-        redis.call('ZREM', work, unpack(got, i, math.min(i + 999, #got)))
-      end
-    end
-    return
-  end
-  local budget = n + QE.batch()
-  local want = n
-  while want > 0 and budget > 0 do
-    local got = redis.call('ZRANGE', work, 0, math.min(want, budget) - 1, 'WITHSCORES')
-    if #got == 0 then break end
-    for i = 1, #got, 2 do
-      local jid, score = got[i], tonumber(got[i + 1])
-      budget = budget - 1
-      redis.call('ZREM', work, jid)
-      if QE.throttle_acquire(jid, queue, score) then
-        out[#out + 1] = jid
-        want = want - 1
-      end
-    end
-  end
-end
-
--- lease(queue, worker, jids, reclaimed) -> list of job JSON strings: hand jobs to a worker.
-function QE.lease(queue, worker, jids, reclaimed)
-  if #jids == 0 then return {} end
-  local expires = QE.now + QE.heartbeat_for(queue)
-  local out, waits = {}, {}
-  local lockargs, wargs = {}, {}
-  for i, jid in ipairs(jids) do
-    local key = QE.kj(jid)
-    local j = QE.job(jid)
-    if j ~= nil then
-      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(j.time) or QE.now) end
-      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', expires,
-        'time', QE.now, 'grace', '')
-      j.state, j.worker, j.expires, j.time = 'running', worker, expires, QE.now
-      QE.history(jid, 'popped', {worker = worker})
-      lockargs[#lockargs + 1] = expires; lockargs[#lockargs + 1] = jid
-      QE.event('popped', jid, queue, {worker = worker})
-      out[#out + 1] = QE.job_json(j, false)
-    end
-  end
-  for i = 1, #lockargs, 1000 do
-    local chunk = {unpack(lockargs, i, math.min(i + 999, #lockargs))}
-    redis.call('ZADD', QE.kq(queue, 'locks'), unpack(chunk))
-    redis.call('ZADD', QE.kw(worker), unpack(chunk))
-  end
-  if #waits > 0 then QE.stat_sample('wait', queue, waits) end
-  return out
-end
-
--- pop_queue(queue, worker, want) -> list of job JSON strings (at most want).
-function QE.pop_queue(queue, worker, want)
-  local maxc = tonumber(QE.config(queue .. '-max-concurrency')) or 0
-  if maxc > 0 then
-    local held = redis.call('ZCOUNT', QE.kq(queue, 'locks'), '(' .. QE.fnum(QE.now), '+inf')
-    if maxc - held < want then want = maxc - held end
-  end
-  if want <= 0 then return {} end
-  local jids, reclaimed = {}, {}
-  QE.reclaim(queue, want, jids)
-  for _, jid in ipairs(jids) do reclaimed[jid] = true end
-  QE.spawn_recurring(queue, want - #jids)
-  QE.promote(queue, want - #jids)
-  QE.take(queue, want - #jids, jids)
-  return QE.lease(queue, worker, jids, reclaimed)
-end
-
--- pop(worker, count, queue...) -> JSON list of jobs. Strict priority over the queues:
--- fills from the first queue, then the next. Paused queues give nothing.
-function QE.cmd_pop(args)
-  local worker = QE.name(args[3], 'worker')
-  local count = QE.integer(args[4], 'count', 0, 100000)
-  if #args < 5 then QE.raise('InvalidArgument', 'at least one queue is required') end
-  for i = 5, #args do QE.name(args[i], 'queue') end
-  redis.call('ZADD', QE.k('workers'), QE.now, worker)
-  local all = {}
-  for i = 5, #args do
-    if #all >= count then break end
-    local queue = args[i]
-    if redis.call('SISMEMBER', QE.k('paused'), queue) == 0 then
-      for _, s in ipairs(QE.pop_queue(queue, worker, count - #all)) do all[#all + 1] = s end
-    end
-  end
-  return '[' .. table.concat(all, ',') .. ']'
-end
-
--- peek(queue, count) -> JSON list of the next waiting jobs (spawns due recurring jobs and
--- promotes due scheduled ones first, bounded by count; leases are not touched).
-function QE.cmd_peek(queue, count)
-  QE.name(queue, 'queue')
-  count = QE.integer(count, 'count', 0, 100000)
-  if count == 0 then return '[]' end
-  QE.spawn_recurring(queue, count)
-  QE.promote(queue, count)
-  local out = {}
-  for _, jid in ipairs(redis.call('ZRANGE', QE.kq(queue, 'work'), 0, count - 1)) do
-    local j = QE.job(jid)
-    if j then out[#out + 1] = QE.job_json(j, false) end
-  end
-  return '[' .. table.concat(out, ',') .. ']'
-end
-
 -- pause(queue...) / unpause(queue...) -> 'OK'
 function QE.cmd_pause(queues, paused)
   for _, q in ipairs(queues) do QE.name(q, 'queue') end
@@ -384,7 +194,7 @@ function QE.cmd_jobs(state, a, b, c)
   end
   QE.name(queue, 'queue')
   if count == 0 then return '[]' end
-  local now = QE.fnum(QE.now)
+  local now = QE.nows
   if state == 'running' then
     return QE.list_json(redis.call('ZRANGEBYSCORE', QE.kq(queue, 'locks'), '(' .. now, '+inf',
       'LIMIT', offset, count))
@@ -400,7 +210,7 @@ end
 function QE.counts(queue)
   local locks = QE.kq(queue, 'locks')
   local total = redis.call('ZCARD', locks)
-  local stalled = redis.call('ZCOUNT', locks, '-inf', QE.fnum(QE.now))
+  local stalled = redis.call('ZCOUNT', locks, '-inf', QE.nows)
   return {
     name = queue,
     waiting = redis.call('ZCARD', QE.kq(queue, 'work')),
@@ -459,7 +269,7 @@ function QE.cmd_unfail(queue, group, count)
       QE.unplace(jid, j)
       redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(j.priority) or 0, QE.next_seq()), jid)
       redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'queue', queue, 'worker', '', 'expires', 0,
-        'remaining', j.retries, 'time', QE.now, 'exhausted', '')
+        'remaining', j.retries, 'time', QE.nows, 'exhausted', '')
       QE.history(jid, 'put', {queue = queue})
       QE.event('put', jid, queue, {state = 'waiting', unfail = true})
       moved = moved + 1
@@ -477,24 +287,4 @@ function QE.cmd_forget(queues)
   for _, q in ipairs(queues) do QE.name(q, 'queue') end
   for _, q in ipairs(queues) do redis.call('ZREM', QE.k('queues'), q) end
   return 'OK'
-end
-
--- next_due(queue...) -> seconds (string) until a scheduled job, recurring spawn or lease
--- expiry in those queues is due (0 when one is due now), or nil when nothing is pending.
-function QE.cmd_next_due(queues)
-  local best = nil
-  for _, q in ipairs(queues) do
-    QE.name(q, 'queue')
-    for _, sub in ipairs({'scheduled', 'recur', 'locks'}) do
-      local first = redis.call('ZRANGE', QE.kq(q, sub), 0, 0, 'WITHSCORES')
-      if #first > 0 then
-        local t = tonumber(first[2])
-        if best == nil or t < best then best = t end
-      end
-    end
-  end
-  if best == nil then return nil end
-  local d = best - QE.now
-  if d < 0 then d = 0 end
-  return QE.fnum(d)
 end

@@ -150,12 +150,14 @@ local function following(r, t, spec)
   return t + tonumber(r.interval)
 end
 
--- spawn_recurring(queue, limit) -> number of children created (at most limit, across all
--- due templates of the queue). Children are "<template jid>-<count>".
+-- spawn_recurring(queue, limit) -> (number of children created (at most limit, across all
+-- due templates of the queue), next spawn time|nil). Children are "<template jid>-<count>".
 function QE.spawn_recurring(queue, limit)
-  if limit <= 0 then return 0 end
+  if limit <= 0 then return 0, nil end
   local rkey = QE.kq(queue, 'recur')
-  local due = redis.call('ZRANGEBYSCORE', rkey, '-inf', QE.now, 'WITHSCORES', 'LIMIT', 0, limit)
+  local first = QE.first_score(rkey)
+  if first == nil or first > QE.now then return 0, first end
+  local due = redis.call('ZRANGEBYSCORE', rkey, '-inf', QE.nows, 'WITHSCORES', 'LIMIT', 0, limit)
   local spawned = 0
   for i = 1, #due, 2 do
     if spawned >= limit then break end
@@ -210,7 +212,8 @@ function QE.spawn_recurring(queue, limit)
     end
   end
   if spawned > 0 then QE.wake(queue) end
-  return spawned
+  if spawned >= limit then return spawned, QE.now end
+  return spawned, QE.first_score(rkey)
 end
 
 -- recur(queue, jid, klass, data, 'interval'|'cron', interval_or_expr, offset, priority,

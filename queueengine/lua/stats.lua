@@ -31,22 +31,32 @@ function QE.stat_sample(kind, queue, samples)
   if #samples == 0 then return end
   if kind == 'run' then QE.tput('done', queue, #samples) end
   local key = QE.k('s:' .. kind .. ':' .. QE.day(QE.now) .. ':' .. queue)
-  local cur = redis.call('HMGET', key, 'total', 'mean', 'vk')
+  local buckets, names, of = {}, {'total', 'mean', 'vk'}, {}
+  for i, x in ipairs(samples) do
+    local b = QE.bucket(x)
+    of[i] = b
+    if buckets[b] == nil then buckets[b] = 0; names[#names + 1] = b end
+  end
+  -- one read and one write per call: the Welford totals and the touched buckets together
+  local cur = redis.call('HMGET', key, unpack(names))
   local n = tonumber(cur[1]) or 0
   local mean = tonumber(cur[2]) or 0
   local vk = tonumber(cur[3]) or 0
   local fresh = n == 0
-  local buckets = {}
-  for _, x in ipairs(samples) do
+  for i, x in ipairs(samples) do
+    local b = of[i]
     n = n + 1
     local delta = x - mean
     mean = mean + delta / n
     vk = vk + delta * (x - mean)
-    local b = QE.bucket(x)
-    buckets[b] = (buckets[b] or 0) + 1
+    buckets[b] = buckets[b] + 1
   end
-  redis.call('HSET', key, 'total', n, 'mean', mean, 'vk', vk)
-  for b, c in pairs(buckets) do redis.call('HINCRBY', key, b, c) end
+  local args = {'total', n, 'mean', mean, 'vk', vk}
+  for i = 4, #names do
+    args[#args + 1] = names[i]
+    args[#args + 1] = (tonumber(cur[i]) or 0) + buckets[names[i]]
+  end
+  redis.call('HSET', key, unpack(args))
   if fresh then
     local ttl = stats_ttl()
     if ttl then redis.call('EXPIRE', key, ttl) end

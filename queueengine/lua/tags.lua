@@ -62,7 +62,7 @@ function QE.cmd_track(action, jid)
   QE.name(jid, 'jid')
   if action == 'track' then
     local j = QE.existing_job(jid)
-    local n = redis.call('ZADD', QE.k('tracked'), QE.now, jid)
+    local n = redis.call('ZADD', QE.k('tracked'), QE.nows, jid)
     QE.event('tracked', jid, j.queue)
     return n
   elseif action == 'untrack' then

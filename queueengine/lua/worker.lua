@@ -16,7 +16,7 @@ end
 
 local function worker_entry(name, seen)
   local key = QE.kw(name)
-  local now = QE.fnum(QE.now)
+  local now = QE.nows
   local info = redis.call('GET', QE.kwinfo(name))
   return '{"name":' .. cjson.encode(name)
     .. ',"jobs":' .. redis.call('ZCOUNT', key, '(' .. now, '+inf')
@@ -29,7 +29,7 @@ end
 -- workers(name) -> {jobs:[jid], stalled:[jid], info, last_seen|null}
 function QE.cmd_workers(name)
   QE.prune_workers(QE.batch())
-  local now = QE.fnum(QE.now)
+  local now = QE.nows
   if name ~= nil and name ~= '' then
     QE.name(name, 'worker')
     local key = QE.kw(name)
@@ -49,7 +49,7 @@ end
 function QE.cmd_worker_register(name, info)
   QE.name(name, 'worker')
   QE.json(info, 'info', 'object')
-  redis.call('ZADD', QE.k('workers'), QE.now, name)
+  redis.call('ZADD', QE.k('workers'), QE.nows, name)
   redis.call('SET', QE.kwinfo(name), info)
   QE.event('worker', nil, nil, {worker = name, action = 'registered'})
   return 'OK'
@@ -58,7 +58,7 @@ end
 -- worker.beat(name) -> 'OK' (last seen = now)
 function QE.cmd_worker_beat(name)
   QE.name(name, 'worker')
-  redis.call('ZADD', QE.k('workers'), QE.now, name)
+  redis.call('ZADD', QE.k('workers'), QE.nows, name)
   return 'OK'
 end
 
