@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -16,6 +17,7 @@ import redis.asyncio
 
 from queueengine import _args
 from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
+from queueengine.connection import connect, endpoint_of, is_transient
 from queueengine.events import Events
 from queueengine.exceptions import (
     InvalidArgument,
@@ -26,11 +28,11 @@ from queueengine.exceptions import (
 )
 from queueengine.job import Job, payload_from_hash
 from queueengine.keys import Keys
+from queueengine.pubsub import AsyncSubscriber, Subscriber
 from queueengine.queue import Queue
-from queueengine.scripts import LuaLibrary, library
+from queueengine.scripts import LuaLibrary, library, pool_id
 from queueengine.types import (
     HousekeepResult,
-    JobPayload,
     JobState,
 )
 from queueengine.views import Views
@@ -39,21 +41,10 @@ WAIT_POLL = 0.5
 """Seconds between reads of the stored state while ``wait`` listens for the reply."""
 
 
-_ASYNC_KEYS = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout",
-               "client_name")
-
-
-def async_redis(sync: redis.Redis) -> redis.asyncio.Redis:
-    """An asyncio client to the same server and database as a sync client."""
-    kw = sync.connection_pool.connection_kwargs
-    args: dict[str, Any] = {k: kw[k] for k in _ASYNC_KEYS if kw.get(k) is not None}
-    if "path" in kw:
-        args.pop("host", None)
-        args.pop("port", None)
-        args["unix_socket_path"] = kw["path"]
-    if issubclass(sync.connection_pool.connection_class, redis.SSLConnection):
-        args["ssl"] = True
-    return redis.asyncio.Redis(**args)
+def async_redis(sync: Any, namespace: str = "default") -> redis.asyncio.Redis:
+    """An asyncio client to the same server and database as a sync client (on a cluster: to the
+    primary serving ``namespace``; with Sentinel: to the current primary)."""
+    return endpoint_of(sync, Keys(namespace).prefix).asyncio()
 
 
 def default_worker_name() -> str:
@@ -79,6 +70,7 @@ class Client:
     ) -> None:
         self.redis = redis
         self.namespace = _args.name(namespace, "namespace")
+        self.endpoint = endpoint_of(redis, Keys(self.namespace).prefix)
         self.clock = clock
         self.worker_name = _args.name(worker_name, "worker_name") if worker_name else default_worker_name()
         self.keys = Keys(self.namespace)
@@ -103,9 +95,10 @@ class Client:
         worker_name: str | None = None,
         **redis_kwargs: Any,
     ) -> Client:
-        """A client on ``redis.Redis.from_url(url, **redis_kwargs)``."""
-        return cls(redis.Redis.from_url(url, **redis_kwargs), namespace=namespace, clock=clock,
-                   worker_name=worker_name)
+        """A client on ``url``: ``redis://`` (one server), ``redis+cluster://h:p,h:p`` (Redis
+        Cluster) or ``redis+sentinel://h:p,h:p/<service>/<db>`` (see :mod:`queueengine.connection`);
+        ``redis_kwargs`` are connection options."""
+        return cls(connect(url, **redis_kwargs), namespace=namespace, clock=clock, worker_name=worker_name)
 
     def close(self) -> None:
         """Close the connection pool (and this thread's reply listener)."""
@@ -145,13 +138,15 @@ class Client:
             results = pipe.execute(raise_on_error=False)
             missing = [self.lua.is_missing(r) for r in results if isinstance(r, Exception)]
             if attempt == 0 and any(missing):
-                self.lua._modes[id(self.redis.connection_pool)] = self.lua.load(self.redis)
+                self.lua._modes[pool_id(self.redis)] = self.lua.load(self.redis)
                 if all(missing) and len(missing) == len(results):
                     continue
                 raise QueueEngineError("the server lost the engine's Lua code mid-pipeline; retry the call")
             break
         out: list[Any] = []
         for r in results:
+            if isinstance(r, redis.ResponseError) and is_transient(r):
+                raise r
             if isinstance(r, redis.ResponseError):
                 err = self.lua.translate(r)
                 if raise_errors:
@@ -215,17 +210,32 @@ class Client:
             for k in keys:
                 pipe.lpop(k)
             return any(r is not None for r in pipe.execute())
-        return self._blocking().blpop(keys, timeout=max(t, 0.01)) is not None
+        try:
+            return self._blocking().blpop(keys, timeout=max(t, 0.01)) is not None
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("UNBLOCKED"):
+                raise
+            # the server turned into a replica under the wait (failover): reconnect next time
+            self._drop_blocking()
+            return False
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            self._drop_blocking()
+            raise
 
     def _blocking(self) -> redis.Redis:
-        """A client on its own pool without a socket timeout, for blocking commands."""
+        """A client on its own pool without a socket timeout, for blocking commands; pinned to
+        the namespace's primary (its slot's owner on a cluster, Sentinel's primary)."""
         conn = self._blocking_conn
         if conn is None:
-            pool = self.redis.connection_pool
-            kwargs = {**pool.connection_kwargs, "socket_timeout": None}
-            conn = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+            conn = self.endpoint.pinned(socket_timeout=None)
             self._blocking_conn = conn
         return conn
+
+    def _drop_blocking(self) -> None:
+        conn, self._blocking_conn = self._blocking_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def heartbeat_many(self, jobs: Sequence[Job]) -> list[float | str]:
         """Extend several leases in one round trip: per job the new expiry, or the error class
@@ -319,12 +329,19 @@ class Client:
         done, value = self._finished(jid)
         if done:
             return value
-        channel = self.keys.reply(jid).encode()
+        channel = self.keys.reply(jid)
         pubsub = self._reply_pubsub()
         pubsub.subscribe(channel)
         try:
+            with contextlib.suppress(redis.RedisError, OSError):
+                pubsub.connect()  # subscribed before the state is read again (else get_message retries)
             while True:
-                done, value = self._finished(jid)
+                try:
+                    done, value = self._finished(jid)
+                except redis.RedisError as exc:  # Redis restarting / failing over: read again later
+                    if not is_transient(exc):
+                        raise
+                    done = False
                 if done:
                     return value
                 left = None if deadline is None else deadline - time.monotonic()
@@ -334,22 +351,18 @@ class Client:
                 end = time.monotonic() + step
                 while True:
                     msg = pubsub.get_message(timeout=max(0.0, end - time.monotonic()))
-                    if msg is not None and msg.get("type") == "message" and msg.get("channel") == channel:
-                        return self._from_reply(jid, msg["data"])
+                    if msg is not None and msg[0] == channel:
+                        return self._from_reply(jid, msg[1])
                     if time.monotonic() >= end:
                         break
         finally:
-            try:
-                pubsub.unsubscribe(channel)  # type: ignore[no-untyped-call]
-            except redis.RedisError:
-                pubsub.close()
-                self._local.pubsub = None
+            pubsub.unsubscribe(channel)
 
-    def _reply_pubsub(self) -> redis.client.PubSub:
-        """A per-thread pub/sub connection kept for ``wait`` (subscribing is cheap, connecting is not)."""
-        ps: redis.client.PubSub | None = getattr(self._local, "pubsub", None)
+    def _reply_pubsub(self) -> Subscriber:
+        """A per-thread subscription kept for ``wait`` (subscribing is cheap, connecting is not)."""
+        ps: Subscriber | None = getattr(self._local, "pubsub", None)
         if ps is None:
-            ps = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            ps = Subscriber(self.endpoint)
             self._local.pubsub = ps
         return ps
 
@@ -359,13 +372,19 @@ class Client:
         if timeout is not None:
             _args.number(timeout, "timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
-        conn = async_redis(self.redis)
-        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        await pubsub.subscribe(self.keys.reply(jid))
+        conn = self.endpoint.asyncio()
+        pubsub = AsyncSubscriber(self.endpoint, channels=(self.keys.reply(jid),))
+        with contextlib.suppress(redis.RedisError, OSError):
+            await pubsub.connect()
         key = self.keys.job(jid)
         try:
             while True:
-                state, result, failure = await conn.hmget(key, ["state", "result", "failure"])
+                try:
+                    state, result, failure = await conn.hmget(key, ["state", "result", "failure"])
+                except redis.RedisError as exc:  # Redis restarting / failing over: read again later
+                    if not is_transient(exc):
+                        raise
+                    state = result = failure = b"?"
                 if state is None:
                     raise JobNotFound(f"job {jid} does not exist")
                 if state == b"complete":
@@ -379,9 +398,9 @@ class Client:
                 end = time.monotonic() + step
                 while time.monotonic() < end:
                     msg = await pubsub.get_message(timeout=max(0.0, end - time.monotonic()))
-                    if msg is not None and msg.get("type") == "message":
-                        return self._from_reply(jid, msg["data"])
+                    if msg is not None:
+                        return self._from_reply(jid, msg[1])
                     await asyncio.sleep(0)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
             await conn.aclose()

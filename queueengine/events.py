@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from queueengine.pubsub import AsyncSubscriber, Subscriber
+
 if TYPE_CHECKING:
     from queueengine.client import Client
 
@@ -79,44 +81,56 @@ class Events:
         """Where lock_lost and canceled go for one worker: ``qe:{ns}:w:<name>``."""
         return self.client.keys.worker_channel(name)
 
+    def subscriber(self, *channels: str) -> Subscriber:
+        """A :class:`~queueengine.pubsub.Subscriber` of engine channels of this namespace (the
+        events channel, worker channels: ``SSUBSCRIBE`` on a Redis >= 7 cluster); it reconnects
+        by itself after a restart or failover."""
+        return Subscriber(self.client.endpoint, shard_channels=channels)
+
     def listen(self, timeout: float | None = None, stop: threading.Event | None = None,
-               channels: tuple[str, ...] = ()) -> Iterator[Event]:
+               channels: tuple[str, ...] = (), reconnected: bool = False) -> Iterator[Event]:
         """Yield events as they come, on a connection of its own.
 
         ``timeout``: stop after that many seconds without an event (None: never). ``stop``:
         a threading.Event that ends the iteration. ``channels``: extra channels (e.g. a worker
-        channel) whose messages are parsed the same way.
+        channel) whose messages are parsed the same way. The subscription survives Redis
+        restarts and failovers (it resubscribes with backoff); events published while it was
+        away are lost, and with ``reconnected=True`` an ``Event("reconnected", ...)`` (data
+        ``{"reconnects": n}``) is yielded after each gap so a consumer can re-read state.
         """
-        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(self.channel, *channels)
+        sub = self.subscriber(self.channel, *channels)
+        seen = 0
         try:
             last = time.monotonic()
             while stop is None or not stop.is_set():
                 wait = 0.2 if timeout is None else max(0.0, min(0.2, timeout - (time.monotonic() - last)))
-                msg = pubsub.get_message(timeout=wait)
-                if msg is not None and msg.get("type") == "message":
+                msg = sub.get_message(timeout=wait)
+                if reconnected and sub.reconnects != seen and msg is not None:
+                    seen = sub.reconnects
+                    yield Event("reconnected", None, None, time.time(), {"reconnects": seen})
+                if msg is not None:
                     last = time.monotonic()
-                    yield Event.parse(msg["data"])
+                    yield Event.parse(msg[1])
                 elif timeout is not None and time.monotonic() - last >= timeout:
                     return
         finally:
-            pubsub.close()
+            sub.close()
 
-    async def alisten(self, channels: tuple[str, ...] = ()) -> AsyncIterator[Event]:
-        """Yield events asynchronously (redis.asyncio), until the consumer stops iterating."""
-        from queueengine.client import async_redis
-
-        conn = async_redis(self.client.redis)
-        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        await pubsub.subscribe(self.channel, *channels)
+    async def alisten(self, channels: tuple[str, ...] = (), reconnected: bool = False) -> AsyncIterator[Event]:
+        """Yield events asynchronously (redis.asyncio), until the consumer stops iterating; the
+        subscription survives restarts and failovers as in :meth:`listen`."""
+        sub = AsyncSubscriber(self.client.endpoint, shard_channels=(self.channel, *channels))
+        seen = 0
         try:
             while True:
-                msg = await pubsub.get_message(timeout=1.0)
-                if msg is not None and msg.get("type") == "message":
-                    yield Event.parse(msg["data"])
+                msg = await sub.get_message(timeout=1.0)
+                if reconnected and sub.reconnects != seen and msg is not None:
+                    seen = sub.reconnects
+                    yield Event("reconnected", None, None, time.time(), {"reconnects": seen})
+                if msg is not None:
+                    yield Event.parse(msg[1])
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await conn.aclose()
+            await sub.aclose()
 
     def subscribe(self, callback: Callable[[Event], Any], names: tuple[str, ...] | None = None) -> Subscription:
         """Call ``callback(event)`` from a background thread for each event (filtered by

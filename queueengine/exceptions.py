@@ -64,12 +64,22 @@ class JobFailed(QueueEngineError):
         super().__init__(f"job {jid} failed in group {self.group!r}: {self.failure_message}")
 
 
+class QueueFull(QueueEngineError):
+    """``put`` refused: the queue holds its configured maximum number of jobs
+    (``max-queue-length`` / ``<queue>-max-queue-length``). Nothing was written."""
+
+
+class OutOfMemory(QueueEngineError):
+    """Redis reached ``maxmemory`` and refuses writes (policy ``noeviction``). Nothing was written."""
+
+
 KINDS: dict[str, type[QueueEngineError]] = {
     "InvalidArgument": InvalidArgument,
     "JobNotFound": JobNotFound,
     "LostLease": LostLease,
     "WrongState": WrongState,
     "DuplicateJob": DuplicateJob,
+    "QueueFull": QueueFull,
 }
 
 __all__ = [
@@ -78,7 +88,9 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "LostLease",
+    "OutOfMemory",
     "QueueEngineError",
+    "QueueFull",
     "ScriptError",
     "WaitTimeout",
     "WrongState",

@@ -130,8 +130,8 @@ class LeaseKeeper:
 
     # ------------------------------------------------------------------ listener thread
     def _subscribe(self) -> Any:
-        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.client.events.worker_channel(self.name))
+        pubsub = self.client.events.subscriber(self.client.events.worker_channel(self.name))
+        pubsub.connect()
         return pubsub
 
     def _listen(self) -> None:
@@ -141,9 +141,9 @@ class LeaseKeeper:
                 if pubsub is None:
                     pubsub = self._subscribe()
                 while not self.stopped.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message.get("type") == "message":
-                        self.on_message(message["data"])
+                    message = pubsub.get_message(timeout=1.0)   # reconnects by itself
+                    if message is not None:
+                        self.on_message(message[1])
             except Exception:
                 if self.stopped.is_set():
                     return

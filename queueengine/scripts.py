@@ -25,7 +25,8 @@ from typing import Any
 
 import redis
 
-from queueengine.exceptions import KINDS, QueueEngineError, ScriptError
+from queueengine.connection import is_transient
+from queueengine.exceptions import KINDS, OutOfMemory, QueueEngineError, ScriptError
 
 LUA_FILES: tuple[str, ...] = (
     "base.lua",
@@ -108,6 +109,10 @@ class LuaLibrary:
             location = self.locate(int(m.group(2)), m.group(1))
             text = text[m.end():]
         text = _TAIL.sub("", text).strip()
+        if isinstance(error, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in text:
+            return OutOfMemory("Redis reached its maxmemory limit and refuses writes (maxmemory-policy "
+                               "noeviction); the command changed nothing. Free memory or raise maxmemory.",
+                               location=location)
         k = _KIND.search(text)
         if k and k.group(1) in KINDS:
             return KINDS[k.group(1)](k.group(2).strip(), location=location)
@@ -118,7 +123,7 @@ class LuaLibrary:
     # ------------------------------------------------------------------ loading
     def mode(self, conn: redis.Redis) -> str:
         """How this server runs the library (loading it on first use)."""
-        key = id(conn.connection_pool)
+        key = pool_id(conn)
         mode = self._modes.get(key)
         if mode is None:
             with self._lock:
@@ -129,7 +134,13 @@ class LuaLibrary:
         return mode
 
     def load(self, conn: redis.Redis) -> str:
-        """Register the library (FUNCTION LOAD) or, without functions, the script."""
+        """Register the library (FUNCTION LOAD) or, without functions, the script.
+
+        On a cluster, on every primary (a call may go to any of them, after a failover too).
+        """
+        if isinstance(conn, redis.RedisCluster):
+            modes = {self.load(node.redis_connection) for node in conn.get_primaries()}
+            return SCRIPT if SCRIPT in modes else FUNCTION
         try:
             conn.function_load(self.function_source)
             return FUNCTION
@@ -165,10 +176,21 @@ class LuaLibrary:
                 if not self.is_missing(exc):
                     raise
                 mode = self.load(conn)
-                self._modes[id(conn.connection_pool)] = mode
+                self._modes[pool_id(conn)] = mode
                 return self.send(conn, mode, prefix, command, now, *args)
         except redis.ResponseError as exc:
+            if is_transient(exc):
+                raise  # Redis changing hands (READONLY, CLUSTERDOWN, UNBLOCKED...): the caller retries
             raise self.translate(exc) from None
+
+    def forget(self, conn: Any) -> None:
+        """Drop what is known about a server's mode (it lost the code): reload on next use."""
+        self._modes.pop(pool_id(conn), None)
+
+
+def pool_id(conn: Any) -> int:
+    """The cache key of a client: its connection pool (a RedisCluster has none: itself)."""
+    return id(getattr(conn, "connection_pool", conn))
 
 
 _LIBRARY: LuaLibrary | None = None

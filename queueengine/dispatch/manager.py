@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from queueengine.connection import parse_url
+
 from .base import Client, ClientBackend, WorkerBackend, new_id
 from .errors import InvalidArgument
 from .worker import Worker
@@ -74,6 +76,12 @@ def _uri(what: str, cfg: dict[str, Any]) -> str:
     uri = cfg.get("uri", DEFAULT_URI)
     if not isinstance(uri, str):
         raise InvalidArgument(f"{what}(): option 'uri' must be a redis:// URL string, got {uri!r}")
+    if uri.lower().startswith(("redis+", "rediss+")):  # redis+cluster://, redis+sentinel://
+        try:
+            parse_url(uri)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{what}(): option 'uri': {exc}") from None
+        return uri
     parsed = urlparse(uri)
     if parsed.scheme not in ("redis", "rediss", "unix") or (parsed.scheme != "unix" and not parsed.hostname):
         raise InvalidArgument(

@@ -90,7 +90,7 @@ class RecoverableWorkerBackend(ReliableWorkerBackend):
 
     def start(self) -> None:
         """Connect, check the mode, make the queues' claims non-expiring, register."""
-        conn = connect(self.uri)
+        conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "recoverable")
         self._engine = EngineClient(conn, namespace=self.keys.namespace, worker_name=self.name)
         for name in self.queues:
@@ -98,7 +98,7 @@ class RecoverableWorkerBackend(ReliableWorkerBackend):
             if queue.heartbeat != CLAIM_LEASE:
                 queue.heartbeat = CLAIM_LEASE
         self.heartbeat = CLAIM_LEASE
-        self._block = connect(self.uri, max_connections=1)
+        self._block = connect(self.uri, self.keys.namespace, max_connections=1)
         self._engine.workers.register(self.name, {
             "host": self.name.rsplit("-", 2)[0], "queues": self.queues, "started": time.time(),
             "mode": "recoverable", "via": "queueengine.dispatch",

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import redis
 
+from queueengine.connection import namespace_client
 from queueengine.keys import prefix as ns_prefix
 
 from .errors import ModeMismatch, QueueEngineError
@@ -60,9 +61,11 @@ class ModeKeys:
         return f"{self.prefix}m:rc:{queue}"
 
 
-def connect(uri: str, **kwargs: Any) -> redis.Redis:
-    """A connection pool to ``uri``; raises QueueEngineError naming the URL when unreachable."""
-    conn = redis.Redis.from_url(uri, **kwargs)
+def connect(uri: str, namespace: str = "default", **kwargs: Any) -> redis.Redis:
+    """A connection pool to ``uri`` for ``namespace``; raises QueueEngineError naming the URL when
+    unreachable. ``uri`` may be a ``redis+cluster://`` URL (the client is then pinned to the
+    primary serving the namespace's slot) or a ``redis+sentinel://`` one (Sentinel's primary)."""
+    conn = namespace_client(uri, namespace, **kwargs)
     try:
         conn.ping()
     except redis.exceptions.RedisError as exc:

@@ -80,7 +80,7 @@ class ReliableClientBackend:
 
     def start(self, on_reply: Callable[[str, bool, Any], None]) -> None:
         """Connect, check the mode, subscribe to this client's reply channels."""
-        conn = connect(self.uri)
+        conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, self.mode_name)
         self._engine = EngineClient(conn, namespace=self.keys.namespace)
 
@@ -166,14 +166,14 @@ class ReliableWorkerBackend:
 
     def start(self) -> None:
         """Connect, check the mode, register the worker."""
-        conn = connect(self.uri)
+        conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "reliable")
         self._engine = EngineClient(conn, namespace=self.keys.namespace, worker_name=self.name)
         if self.heartbeat is None:
             lease = min(self._engine.queues[q].heartbeat for q in self.queues)
             self.heartbeat = max(0.2, lease / 3)
         self.tick_interval = min(1.0, self.heartbeat / 2)
-        self._block = connect(self.uri, max_connections=1)
+        self._block = connect(self.uri, self.keys.namespace, max_connections=1)
         self._engine.workers.register(self.name, {
             "host": socket.gethostname(), "pid": os.getpid(), "queues": self.queues,
             "started": time.time(), "mode": "reliable", "via": "queueengine.dispatch",

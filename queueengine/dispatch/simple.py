@@ -42,7 +42,7 @@ class SimpleClientBackend:
 
     def start(self, on_reply: Callable[[str, bool, Any], None]) -> None:
         """Connect, check the mode, subscribe to the reply channel."""
-        self._conn = connect(self.uri)
+        self._conn = connect(self.uri, self.keys.namespace)
         self._push_conn = self._conn.connection_pool.make_connection()
         claim_mode(self._conn, self.keys, "simple")
 
@@ -128,7 +128,7 @@ class SimpleWorkerBackend:
 
     def start(self) -> None:
         """Connect (a dedicated connection for the blocking fetch) and check the mode."""
-        self._ctl = connect(self.uri)
+        self._ctl = connect(self.uri, self.keys.namespace)
         claim_mode(self._ctl, self.keys, "simple")
         version = str(self._ctl.info("server").get("redis_version", "7"))
         self._blmpop = int(version.split(".")[0]) >= 7

@@ -12,15 +12,14 @@ from queueengine.testing import ManualClock
 
 
 def _collect(engine: Client):
-    pubsub = engine.redis.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(engine.events.channel)
-    pubsub.get_message(timeout=1)
+    # the engine's subscriber: SSUBSCRIBE where events are sharded (a Redis >= 7 cluster)
+    pubsub = engine.events.subscriber(engine.events.channel)
+    pubsub.connect()
 
     def drain() -> list[Event]:
         out = []
         while (m := pubsub.get_message(timeout=0.2)) is not None:
-            if m["type"] == "message":
-                out.append(Event.parse(m["data"]))
+            out.append(Event.parse(m[1]))
         return out
 
     return pubsub, drain
@@ -60,9 +59,8 @@ def test_one_event_per_transition(engine: Client, q, clock: ManualClock) -> None
 def test_fail_cancel_lock_lost_events(engine: Client, q, clock: ManualClock) -> None:
     engine.config["grace-period"] = 0
     pubsub, drain = _collect(engine)
-    worker_ps = engine.redis.pubsub(ignore_subscribe_messages=True)
-    worker_ps.subscribe(engine.events.worker_channel("worker"))
-    worker_ps.get_message(timeout=1)
+    worker_ps = engine.events.subscriber(engine.events.worker_channel("worker"))
+    worker_ps.connect()
     try:
         q.put("k", {}, jid="a")
         job = q.pop()
@@ -76,7 +74,7 @@ def test_fail_cancel_lock_lost_events(engine: Client, q, clock: ManualClock) -> 
         names = [(e.name, e.jid) for e in drain()]
         wmsgs = []
         while (m := worker_ps.get_message(timeout=0.2)) is not None:
-            wmsgs.append(Event.parse(m["data"]).name)
+            wmsgs.append(Event.parse(m[1]).name)
     finally:
         pubsub.close()
         worker_ps.close()

