@@ -16,6 +16,7 @@ import redis
 import redis.asyncio
 
 from queueengine import _args
+from queueengine._direct import Direct
 from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
 from queueengine.connection import connect, endpoint_of, is_transient
 from queueengine.events import Events
@@ -85,6 +86,7 @@ class Client:
         self.views = Views(self)
         self._local = threading.local()
         self._blocking_conn = None
+        self._direct = Direct(redis) if Direct.usable(redis) else None
 
     @classmethod
     def from_url(
@@ -120,7 +122,13 @@ class Client:
         return "" if self.clock is None else repr(float(self.clock()))
 
     def _call(self, command: str, *args: Any) -> Any:
-        return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args)
+        return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args, via=self._direct)
+
+    def _execute(self, *args: Any) -> Any:
+        """A plain Redis command on this thread's own connection (see queueengine._direct)."""
+        if self._direct is not None:
+            return self._direct.execute(*args)
+        return self.redis.execute_command(*args)
 
     def __call__(self, command: str, *args: Any) -> Any:
         """Call a Lua command directly (raw reply)."""

@@ -166,18 +166,20 @@ class LuaLibrary:
             isinstance(exc, redis.ResponseError) and "Function not found" in str(exc)
         )
 
-    def call(self, conn: redis.Redis, prefix: str, command: str, now: str, *args: Any) -> Any:
-        """Run one command; reload once if the server lost the code; typed errors."""
+    def call(self, conn: redis.Redis, prefix: str, command: str, now: str, *args: Any, via: Any = None) -> Any:
+        """Run one command; reload once if the server lost the code; typed errors. ``via``: an
+        object with ``fcall``/``evalsha`` that sends on ``conn``'s server (queueengine._direct)."""
         mode = self.mode(conn)
+        target = conn if via is None else via
         try:
             try:
-                return self.send(conn, mode, prefix, command, now, *args)
+                return self.send(target, mode, prefix, command, now, *args)
             except redis.ResponseError as exc:
                 if not self.is_missing(exc):
                     raise
                 mode = self.load(conn)
                 self._modes[pool_id(conn)] = mode
-                return self.send(conn, mode, prefix, command, now, *args)
+                return self.send(target, mode, prefix, command, now, *args)
         except redis.ResponseError as exc:
             if is_transient(exc):
                 raise  # Redis changing hands (READONLY, CLUSTERDOWN, UNBLOCKED...): the caller retries
