@@ -1,5 +1,9 @@
-"""Websocket routes of the dashboard (live updates; filled in by the live-dashboard work)."""
+"""Websocket routes of the dashboard: ``<mount>/ws/live/`` (any mount point of jobadmin.urls)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, re_path
 
-websocket_urlpatterns: list[URLPattern] = []
+from jobadmin.consumers import LiveConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    re_path(r"^(?:.*/)?ws/live/$", LiveConsumer.as_asgi(), name="jobadmin_live"),
+]

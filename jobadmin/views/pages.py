@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from jobadmin import bulk, conf, presenters
+from jobadmin import bulk, conf, live, presenters
 from jobadmin.engine import client_of, namespace_of
 from jobadmin.permissions import allowed_actions, staff_required
 from queueengine import InvalidArgument
@@ -27,10 +29,23 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], fragme
     context["can"] = allowed_actions(request.user)
     context["read_only"] = conf.read_only()
     context["environment"] = conf.get("ENVIRONMENT")
+    match = request.resolver_match
+    is_live = match is not None and match.url_name in live.PAGE_TOPICS and live.live_enabled()
+    context["live_url"] = _live_url(request) if is_live else ""
+    if request.headers.get("X-Live-Render") == "1":
+        # the live consumer: every fragment of the page, to be swapped in by id
+        html = "".join(render_to_string(PARTIALS + f + ".html", context, request) for f in fragments)
+        return HttpResponse(html)
     target = request.headers.get("HX-Target", "")
     if request.headers.get("HX-Request") and target in fragments:
         return render(request, PARTIALS + target + ".html", context)
     return render(request, template, context)
+
+
+def _live_url(request: HttpRequest) -> str:
+    """The websocket URL of this page's live updates (relative to the dashboard's mount)."""
+    return reverse("jobadmin:overview") + "ws/live/?" + urlencode({"page": request.get_full_path(),
+                                                                  "ns": namespace_of(request)})
 
 
 def page() -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -69,10 +84,13 @@ def job(request: HttpRequest, jid: str) -> HttpResponse:
     except InvalidArgument as exc:
         raise Http404(str(exc)) from exc
     if context["job"] is None and context["recurring"] is None:
+        if request.headers.get("X-Live-Render") == "1":
+            return HttpResponse('<section id="job_state" class="panel"><p class="warning">This job no longer exists '
+                                '(canceled, or expired by retention).</p></section>')
         response = _render(request, "jobadmin/job_missing.html", context, ())
         response.status_code = 404
         return response
-    return _render(request, "jobadmin/job.html", context, ("job_state", "job_timeline"))
+    return _render(request, "jobadmin/job.html", context, ("job_state", "job_timeline", "job_outcome"))
 
 
 @page()

@@ -56,4 +56,81 @@
     navigator.clipboard.writeText(b.getAttribute("data-copy"));
     b.textContent = "copied";
   });
+
+  // ---------------------------------------------------------------- live updates
+  // The page's fragments arrive over the websocket (htmx ws extension, swapped by id). The
+  // badge says live / reconnecting / paused / polling; a hidden tab asks the server to pause;
+  // while the socket is down the page polls its fragments every few seconds instead.
+  var POLL_MS = 5000;
+  var live = { socket: null, pollTimer: null, failures: 0, state: "connecting" };
+  function badge(state, text) {
+    var el = document.getElementById("live-badge");
+    if (!el || el.getAttribute("data-live-state") === "static") return;
+    live.state = state;
+    el.setAttribute("data-live-state", state);
+    el.className = "live-badge badge badge-" + ({ live: "live", paused: "paused", polling: "reconnecting",
+      reconnecting: "reconnecting", connecting: "reconnecting", offline: "offline" }[state] || "offline");
+    el.textContent = text || state;
+  }
+  function liveFragments() {
+    return Array.prototype.slice.call(document.querySelectorAll("main section[id]")).filter(function (el) {
+      return !el.parentElement.closest("section[id]");
+    });
+  }
+  function pollOnce() {
+    var holder = document.getElementById("live-socket");
+    if (!holder || document.hidden || !window.htmx) return;
+    liveFragments().forEach(function (el) {
+      htmx.ajax("GET", holder.getAttribute("data-poll-url"), { target: "#" + el.id, swap: "outerHTML" });
+    });
+  }
+  function startPolling() {
+    if (live.pollTimer) return;
+    live.pollTimer = setInterval(pollOnce, POLL_MS);
+    badge("polling", "polling");
+  }
+  function stopPolling() {
+    if (live.pollTimer) { clearInterval(live.pollTimer); live.pollTimer = null; }
+  }
+  document.addEventListener("htmx:wsConnecting", function () {
+    if (live.state !== "polling") badge("connecting", "connecting");
+  });
+  document.addEventListener("htmx:wsOpen", function (ev) {
+    live.socket = ev.detail.socketWrapper;
+    live.failures = 0;
+    stopPolling();
+    if (document.hidden) { live.socket.send(JSON.stringify({ pause: true })); badge("paused", "paused"); }
+    else badge("live", "live");
+  });
+  document.addEventListener("htmx:wsClose", function (ev) {
+    live.socket = null;
+    live.failures += 1;
+    var code = ev.detail && ev.detail.event ? ev.detail.event.code : 0;
+    if (code === 4403 || code === 4400) { badge("offline", "not live"); startPolling(); return; }
+    badge("reconnecting", "reconnecting");
+    if (live.failures >= 2) startPolling();
+    // the extension retries abnormal closes itself; retry the others too, with backoff
+    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && ev.detail && ev.detail.socketWrapper) {
+      var wrapper = ev.detail.socketWrapper;
+      setTimeout(function () { wrapper.reconnect(); }, Math.min(30000, 500 * Math.pow(2, live.failures)));
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (!live.socket) return;
+    live.socket.send(JSON.stringify({ pause: document.hidden }));
+    badge(document.hidden ? "paused" : "live", document.hidden ? "paused" : "live");
+  });
+  // Never replace a fragment under the operator's hands: a table with selected rows, or one
+  // holding the focused field, keeps its state until the selection is cleared.
+  document.addEventListener("htmx:oobBeforeSwap", function (ev) {
+    var target = ev.detail.target;
+    if (!target) return;
+    var busy = target.querySelector("input[type=checkbox][name=jid]:checked") ||
+      (document.activeElement && document.activeElement !== document.body && target.contains(document.activeElement) &&
+       /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName));
+    if (busy) { ev.detail.shouldSwap = false; target.setAttribute("data-stale", "1"); }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (ev) {
+    window.__qeLastSwap = Date.now();
+  });
 })();

@@ -1,0 +1,151 @@
+"""The live websocket: a tab follows the topics of its page and receives its fragments.
+
+Thin by design: on connect the consumer checks the user (staff, like the pages), works out the
+page's topics from its URL, joins their groups and sends the current fragments; on every
+``live.refresh`` it renders the page's fragments through the page's own view (same context
+builders, same partials, the user's permissions and CSRF cookie) and sends them as one htmx
+out-of-band message. A tab that is hidden says ``{"pause": true}`` and gets nothing until it
+says ``{"pause": false}`` (then it gets one fresh render). Renders are shared by the tabs of
+one user on the same page within one refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.http import HttpRequest
+from django.test import RequestFactory
+from django.urls import Resolver404, resolve
+
+from jobadmin import conf, live
+from jobadmin.permissions import can_view
+
+log = logging.getLogger(__name__)
+
+
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_PAGE = 4400
+
+_renders: dict[tuple[Any, ...], asyncio.Future[str]] = {}
+
+
+def page_topics(page: str) -> list[str] | None:
+    """The topics of a dashboard page URL, or None when it is not a live page."""
+    try:
+        match = resolve(urlsplit(page).path)
+    except Resolver404:
+        return None
+    if match.namespace != "jobadmin" or match.url_name not in live.PAGE_TOPICS:
+        return None
+    return live.PAGE_TOPICS[match.url_name](match.kwargs)
+
+
+def render_page_fragments(user: Any, page: str, cookies: dict[str, str]) -> str:
+    """Every fragment of ``page`` as ``user`` sees it (the page's view in live-render mode)."""
+    parts = urlsplit(page)
+    request: HttpRequest = RequestFactory().get(parts.path, data=parse_qs(parts.query), HTTP_X_LIVE_RENDER="1")
+    request.user = user
+    request.COOKIES.update(cookies)
+    match = resolve(parts.path)
+    request.resolver_match = match
+    response = match.func(request, *match.args, **match.kwargs)
+    if response.status_code != 200:
+        return ""
+    return response.content.decode()
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """``ws/live/?page=<dashboard URL>&ns=<namespace>``."""
+
+    groups_joined: list[str]
+    topics: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined, self.topics = [], []
+        self.paused = False
+        self.stale = False
+        self.refresh_wanted = False
+        self.refresher: asyncio.Task[None] | None = None
+        self.bridge: live.Bridge | None = None
+        user = self.scope.get("user")
+        if user is None or not can_view(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.page = (query.get("page") or [""])[0]
+        ns = (query.get("ns") or [""])[0]
+        self.namespace = ns if ns in conf.namespaces() else conf.default_namespace()
+        topics = page_topics(self.page) if self.page.startswith("/") else None
+        if not topics:
+            await self.close(code=CLOSE_BAD_PAGE)
+            return
+        self.topics = topics
+        self.groups_joined = [live.group_name(self.namespace, t) for t in topics]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        self.bridge = await live.bridge_for(self.namespace)
+        self.bridge.attach(self.topics)
+        await self._push(reason="connect")
+
+    async def disconnect(self, code: int) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.bridge is not None:
+            self.bridge.detach(self.topics)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """``{"pause": true|false}`` from the page (hidden / visible tab)."""
+        if isinstance(content, dict) and isinstance(content.get("pause"), bool):
+            self.paused = content["pause"]
+            if not self.paused and self.stale:
+                self.stale = False
+                await self._push(reason="resume")
+
+    async def live_refresh(self, message: dict[str, Any]) -> None:
+        """A topic of this page changed: send the page's fragments again (the refreshes of
+        several topics arriving together make one render)."""
+        if self.paused:
+            self.stale = True
+            return
+        self.refresh_wanted = True
+        if self.refresher is None or self.refresher.done():
+            self.refresher = asyncio.get_running_loop().create_task(self._refresh_soon())
+
+    async def _refresh_soon(self) -> None:
+        await asyncio.sleep(0.005)          # let the other topics' refreshes of this flush arrive
+        while self.refresh_wanted and not self.paused:
+            self.refresh_wanted = False
+            await self._push(reason="refresh")
+
+    async def _push(self, reason: str) -> None:
+        user = self.scope["user"]
+        cookies = dict(self.scope.get("cookies") or {})
+        seq = self.bridge.pushes.total() if self.bridge is not None else 0
+        key = (self.page, self.namespace, getattr(user, "pk", None), seq, reason == "connect")
+        future = _renders.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            _renders[key] = future
+            try:
+                html = await sync_to_async(render_page_fragments, thread_sensitive=True)(user, self.page, cookies)
+                future.set_result(html)
+            except Exception as exc:
+                log.exception("live render of %s failed", self.page)
+                future.set_exception(exc)
+            finally:
+                asyncio.get_running_loop().call_later(2.0, _renders.pop, key, None)
+        try:
+            html = await asyncio.shield(future)
+        except Exception:
+            return
+        if html:
+            await self.send(text_data=html)

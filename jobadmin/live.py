@@ -1,0 +1,318 @@
+"""Live updates: the bridge from the engine's Redis events to Channels groups.
+
+One bridge per server process (per namespace): a single pub/sub subscription reads the
+namespace's event channel, however many tabs are open. Events mark topics dirty (``overview``,
+``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``); a flusher sends one
+``live.refresh`` per dirty topic to its Channels group, at most once per COALESCE seconds
+(the first event after a quiet spell goes out after FIRST_DELAY, so sparse events arrive at
+once and a burst of 10,000 becomes a handful of pushes). Consumers render the fragments.
+
+Across several server processes (channels_redis) one bridge is the leader (a Redis lease,
+renewed every second) and only it sends, so no tab is refreshed twice; every process records
+which topics its tabs follow (a sorted set with expiry), so the leader sends only to groups
+somebody watches. A light sampler (leader only, once a second) catches what no event
+announces: leases expiring into ``stalled``, and ages that tick (oldest waiting, last seen).
+Redis errors make the bridge reconnect with backoff; after a reconnect every watched topic is
+refreshed, so pages catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from jobadmin import conf
+from jobadmin.engine import client_for
+
+log = logging.getLogger(__name__)
+
+COALESCE = 0.25
+"""Seconds between two pushes of a topic while its events come in bursts."""
+MIN_SPACING = 0.05
+"""Seconds between two pushes of a topic whose events are sparse."""
+BURST = 3
+"""More events than this since a topic's last push make it a burst."""
+FIRST_DELAY = 0.01
+SAMPLE_EVERY = 1.0
+TICK_EVERY = 10.0
+LEADER_TTL_MS = 3000
+INTEREST_TTL = 60.0
+BACKOFF_MAX = 5.0
+
+FAILURE_EVENTS = frozenset({"failed", "retried", "canceled", "expired", "put", "dashboard.op"})
+WORKER_EVENTS = frozenset({"popped", "completed", "failed", "retried", "heartbeat", "lock_lost", "stalled",
+                           "worker", "released", "canceled", "advanced"})
+
+
+PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "overview": lambda kw: ["overview", "failures", "workers"],
+    "queue": lambda kw: ["queue." + kw["name"]],
+    "job": lambda kw: ["job." + kw["jid"]],
+    "failures": lambda kw: ["failures"],
+    "failure_group": lambda kw: ["failures"],
+    "operation": lambda kw: ["failures"],
+    "workers": lambda kw: ["workers"],
+    "worker": lambda kw: ["workers"],
+    "tracked": lambda kw: ["overview"],
+    "completed": lambda kw: ["overview"],
+    "recurring": lambda kw: ["overview"],
+}
+"""URL name of a dashboard page -> the topics that make it stale."""
+
+
+def _h(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def group_name(namespace: str, topic: str) -> str:
+    """The Channels group of a topic (``overview``, ``queue.<name>``, ``job.<jid>``, ``workers``,
+    ``failures``) in a namespace; names are hashed so any queue name or jid is a valid group."""
+    kind, _, arg = topic.partition(".")
+    return f"qe.{_h(namespace)}.{kind}" + (f".{_h(arg)}" if arg else "")
+
+
+def topics_for_event(name: str, jid: str | None, queue: str | None) -> set[str]:
+    """Which topics an engine event makes stale."""
+    topics = {"overview"}
+    if queue:
+        topics.add("queue." + queue)
+    if jid:
+        topics.add("job." + jid)
+    if name in FAILURE_EVENTS:
+        topics.add("failures")
+    if name in WORKER_EVENTS:
+        topics.add("workers")
+    return topics
+
+
+class Bridge:
+    """Engine events of one namespace -> ``live.refresh`` messages to Channels groups."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.client = client_for(namespace)
+        self.layer = get_channel_layer()
+        self.token = os.urandom(8).hex()
+        self.local: Counter[str] = Counter()          # topic -> local consumers
+        self.watched: set[str] = set()                # topics any process's tabs follow
+        self.dirty: set[str] = set()
+        self.wake = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.leader = False
+        self.pushes: Counter[str] = Counter()         # topic -> refreshes sent (for tests and stats)
+        self.events_seen = 0
+        self.ready = asyncio.Event()                  # set after the first sample (leadership known)
+        self.reconnects = 0
+        self._last_sent: dict[str, float] = {}
+        self._dirty_since: dict[str, float] = {}
+        self._events_since: Counter[str] = Counter()
+        self._signature: dict[str, Any] = {}
+        self._last_tick = time.monotonic()
+
+    # ------------------------------------------------------------------ keys
+    @property
+    def _leader_key(self) -> str:
+        return self.client.keys.key("dash:live-leader")
+
+    @property
+    def _interest_key(self) -> str:
+        return self.client.keys.key("dash:live-topics")
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start listening, flushing and sampling on the running loop."""
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._listen(), name="jobadmin-live-listen"),
+                      loop.create_task(self._flush_loop(), name="jobadmin-live-flush"),
+                      loop.create_task(self._sample_loop(), name="jobadmin-live-sample")]
+
+    async def stop(self) -> None:
+        """Cancel the tasks and give up the leadership."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks = []
+        if self.leader:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._release_leader)
+
+    def _release_leader(self) -> None:
+        pipe = self.client.redis.pipeline()
+        pipe.get(self._leader_key)
+        current = pipe.execute()[0]
+        if current is not None and current.decode() == self.token:
+            self.client.redis.delete(self._leader_key)
+
+    # ------------------------------------------------------------------ consumers
+    def attach(self, topics: list[str]) -> None:
+        """A tab now follows ``topics``."""
+        self.local.update(topics)
+        self.watched.update(topics)
+
+    def detach(self, topics: list[str]) -> None:
+        """A tab stopped following ``topics``."""
+        self.local.subtract(topics)
+        for t in topics:
+            if self.local[t] <= 0:
+                del self.local[t]
+
+    def mark(self, topics: set[str]) -> None:
+        """Make topics stale; the flusher sends them soon."""
+        self.dirty.update(topics)
+        self._events_since.update(topics)
+        self.wake.set()
+
+    # ------------------------------------------------------------------ tasks
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async for event in self.client.events.alisten(reconnected=True):
+                    if event.name == "reconnected":
+                        # the subscription had a gap (Redis restarted, failed over): catch up
+                        self.reconnects += 1
+                        self.mark(set(self.watched) | set(self.local))
+                        continue
+                    self.events_seen += 1
+                    self.mark(topics_for_event(event.name, event.jid, event.queue))
+                    backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: retry with backoff, then catch up
+                log.warning("live bridge (%s): events connection lost (%s); retrying in %.1f s",
+                            self.namespace, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                self.reconnects += 1
+                self.mark(set(self.watched) | set(self.local))
+
+    async def _flush_loop(self) -> None:
+        """Send each dirty topic once it is due: FIRST_DELAY after it became dirty, and never
+        sooner than MIN_SPACING (sparse events) or COALESCE (a burst) after that topic's
+        previous push; each topic keeps its own clock."""
+        await self.ready.wait()
+        while True:
+            if not self.dirty:
+                self.wake.clear()
+                await self.wake.wait()
+            now = time.monotonic()
+            for topic in self.dirty:
+                self._dirty_since.setdefault(topic, now)
+            due_at = {t: max(self._dirty_since[t] + FIRST_DELAY, self._last_sent.get(t, 0.0)
+                             + (COALESCE if self._events_since[t] > BURST else MIN_SPACING))
+                      for t in self.dirty}
+            soonest = min(due_at.values())
+            if soonest > now:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), soonest - now)
+                continue
+            ready = {t for t, at in due_at.items() if at <= now}
+            self.dirty -= ready
+            for t in ready:
+                self._dirty_since.pop(t, None)
+                self._events_since.pop(t, None)
+            if self.leader:
+                await self._send(ready & (self.watched | set(self.local)), now)
+
+    async def _send(self, topics: set[str], now: float) -> None:
+        for topic in topics:
+            self._last_sent[topic] = now
+            self.pushes[topic] += 1
+            try:
+                await self.layer.group_send(group_name(self.namespace, topic), {"type": "live.refresh", "topic": topic})
+            except Exception:
+                log.warning("live bridge: could not send to %s", topic, exc_info=True)
+        if len(self._last_sent) > 10_000:
+            cutoff = now - 60
+            self._last_sent = {t: at for t, at in self._last_sent.items() if at > cutoff}
+
+    async def _sample_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._sample)
+                self.ready.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("live sampler: %s", exc)
+            await asyncio.sleep(SAMPLE_EVERY)
+
+    def _sample(self) -> None:
+        """Leadership, shared interest, and counts no event announces (runs in a thread)."""
+        r = self.client.redis
+        now = time.time()
+        local = sorted(self.local)
+        pipe = r.pipeline()
+        pipe.set(self._leader_key, self.token, nx=True, px=LEADER_TTL_MS)
+        pipe.get(self._leader_key)
+        if local:
+            pipe.zadd(self._interest_key, {t: now + INTEREST_TTL for t in local})
+        pipe.zremrangebyscore(self._interest_key, "-inf", now)
+        pipe.zrange(self._interest_key, 0, -1)
+        res = pipe.execute()
+        holder = res[1].decode() if res[1] is not None else None
+        if holder == self.token:
+            r.pexpire(self._leader_key, LEADER_TTL_MS)
+        self.leader = holder == self.token
+        self.watched = {t.decode() for t in res[-1]} | set(local)
+        if not self.leader or not self.watched:
+            return
+        queues = self.client.views.queues(minutes=1)
+        # only what no event announces: leases running out (running -> stalled)
+        sig = {q["name"]: q["stalled"] for q in queues}
+        changed = {name for name, s in sig.items() if self._signature.get(name) != s}
+        changed |= set(self._signature) - set(sig)
+        stale: set[str] = set()
+        if changed and self._signature:
+            stale |= {"overview", "workers"} | {"queue." + name for name in changed}
+        self._signature = sig
+        if time.monotonic() - self._last_tick >= TICK_EVERY:
+            self._last_tick = time.monotonic()
+            stale |= {"overview", "workers"}
+        if stale:
+            loop = self._loop
+            loop.call_soon_threadsafe(self.mark, stale)
+
+    _loop: asyncio.AbstractEventLoop
+
+
+_bridges: dict[tuple[int, str], Bridge] = {}
+
+
+async def bridge_for(namespace: str) -> Bridge:
+    """This process's bridge of ``namespace`` on the running loop (started on first use)."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), namespace)
+    bridge = _bridges.get(key)
+    if bridge is None:
+        for stale_key in [k for k in _bridges if k[1] == namespace and k[0] != id(loop)]:
+            _bridges.pop(stale_key, None)
+        bridge = Bridge(namespace)
+        bridge._loop = loop
+        _bridges[key] = bridge
+        bridge.start()
+    return bridge
+
+
+async def shutdown() -> None:
+    """Stop every bridge of the running loop (tests, server shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _bridges if k[0] == loop_id]:
+        await _bridges.pop(key).stop()
+
+
+def live_enabled() -> bool:
+    """Live updates are on unless QUEUEENGINE["LIVE"] is False."""
+    return bool(conf._user().get("LIVE", True))

@@ -1,0 +1,225 @@
+"""Live updates: the websocket consumer (auth, origin, groups, fragments, pause) and the bridge
+(one subscriber per process, bursts coalesced, reconnect after a Redis restart), against the
+real Redis and a real Channels layer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import Client as WebClient
+
+from jobadmin import live
+from queueengine import Client
+from queueengine.embedded import EmbeddedRedis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture
+async def bridges() -> AsyncIterator[None]:
+    """Stop this loop's bridges after the test."""
+    yield
+    await live.shutdown()
+
+
+def session_cookie(django_user_model: Any, **flags: Any) -> bytes:
+    """A logged-in session for a new user, as a Cookie header value."""
+    name = f"u{time.monotonic_ns()}"
+    if flags.pop("superuser", False):
+        user = django_user_model.objects.create_superuser(name, password="pw")
+    else:
+        user = django_user_model.objects.create_user(name, password="pw", **flags)
+    web = WebClient()
+    web.force_login(user)
+    return f"sessionid={web.cookies['sessionid'].value}; csrftoken=abc".encode()
+
+
+async def connect(page: str, cookie: bytes | None, origin: tuple[bytes, bytes] = ORIGIN) -> tuple[Any, bool, Any]:
+    from urllib.parse import urlencode
+
+    from config.asgi import application
+
+    headers = [origin]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    comm = WebsocketCommunicator(application, "/jobs/ws/live/?" + urlencode({"page": page}), headers=headers)
+    connected, code = await comm.connect(timeout=5)
+    return comm, connected, code
+
+
+async def staff_cookie(django_user_model: Any) -> bytes:
+    return await sync_to_async(session_cookie)(django_user_model, is_staff=True)
+
+
+async def test_anonymous_non_staff_and_foreign_origin_are_refused(django_user_model: Any, qe: Client,
+                                                                  bridges: None) -> None:
+    """No session, a non-staff session, or another site's origin: the socket is closed."""
+    comm, connected, code = await connect("/jobs/", None)
+    assert not connected and code == 4403
+    plain = await sync_to_async(session_cookie)(django_user_model, is_staff=False)
+    comm, connected, code = await connect("/jobs/", plain)
+    assert not connected and code == 4403
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/", staff, origin=(b"origin", b"http://evil.example"))
+    assert not connected
+    comm, connected, code = await connect("/admin/", staff)
+    assert not connected and code == 4400
+
+
+async def test_joins_the_groups_of_its_page_and_gets_fragments(django_user_model: Any, qe: Client,
+                                                                bridges: None) -> None:
+    """A queue page joins that queue's group only; it gets the current fragments at once and
+    fresh ones when a job is put there, rendered by the page's own templates."""
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/queue/work/?tab=waiting", staff)
+    assert connected
+    first = await comm.receive_from(timeout=5)
+    assert first.lstrip().startswith('<section id="queue_counts"') and '<section id="queue_tab"' in first
+    layer = get_channel_layer()
+    mine = live.group_name("test", "queue.work")
+    assert set(layer.groups.get(mine, {})) and not layer.groups.get(live.group_name("test", "overview"))
+    jid = await sync_to_async(qe.queues["work"].put)("app.jobs.Live", {"n": 1})
+    pushed = await comm.receive_from(timeout=5)
+    assert jid in pushed and "app.jobs.Live" in pushed
+    await comm.disconnect()
+    assert not layer.groups.get(mine)
+
+
+async def test_never_gets_fragments_of_other_groups(django_user_model: Any, qe: Client, bridges: None) -> None:
+    """Events of another queue send nothing to this page."""
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/queue/mine/", staff)
+    assert connected
+    await comm.receive_from(timeout=5)
+    bridge = await live.bridge_for("test")
+    await sync_to_async(qe.queues["theirs"].put_many)([("app.jobs.X", {"i": i}) for i in range(20)])
+    deadline = time.monotonic() + 5
+    while bridge.events_seen < 20 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert bridge.events_seen >= 20
+    assert await comm.receive_nothing(timeout=0.6)
+    await comm.disconnect()
+
+
+async def test_job_page_follows_its_job(django_user_model: Any, qe: Client, bridges: None) -> None:
+    """A job page is refreshed as its job runs and completes."""
+    staff = await staff_cookie(django_user_model)
+    jid = await sync_to_async(qe.queues["work"].put)("app.jobs.Story", {})
+    comm, connected, _ = await connect(f"/jobs/job/{jid}/", staff)
+    assert connected
+    assert "badge-waiting" in await comm.receive_from(timeout=5)
+    job = (await sync_to_async(qe.queues["work"].pop)(1))[0]
+    assert "badge-running" in await comm.receive_from(timeout=5)
+    await sync_to_async(job.complete)({"answer": 42})
+    html = await comm.receive_from(timeout=5)
+    assert "badge-complete" in html and "&quot;answer&quot;: 42" in html and 'id="job_outcome"' in html
+    await comm.disconnect()
+
+
+async def test_hidden_tab_pauses_then_catches_up(django_user_model: Any, qe: Client, bridges: None) -> None:
+    """``{"pause": true}`` stops pushes; ``{"pause": false}`` sends one fresh render."""
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/queue/work/", staff)
+    assert connected
+    await comm.receive_from(timeout=5)
+    await comm.send_json_to({"pause": True})
+    await asyncio.sleep(0.05)
+    await sync_to_async(qe.queues["work"].put)("app.jobs.X", {})
+    assert await comm.receive_nothing(timeout=0.5)
+    await comm.send_json_to({"pause": False})
+    html = await comm.receive_from(timeout=5)
+    assert ">1</span>" in html or "1 of 1" in html or "waiting<span" in html
+    await comm.disconnect()
+
+
+async def test_one_subscriber_per_process(django_user_model: Any, qe: Client, redis_conn: redis.Redis,
+                                          bridges: None) -> None:
+    """Five tabs on three pages share one pub/sub subscription to the namespace's events."""
+    staff = await staff_cookie(django_user_model)
+    comms = []
+    for page in ("/jobs/", "/jobs/", "/jobs/workers/", "/jobs/queue/a/", "/jobs/failed/"):
+        comm, connected, _ = await connect(page, staff)
+        assert connected
+        await comm.receive_from(timeout=5)
+        comms.append(comm)
+    channel = qe.keys.events
+    deadline = time.monotonic() + 5
+    while redis_conn.pubsub_numsub(channel)[0][1] < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert redis_conn.pubsub_numsub(channel)[0][1] == 1
+    for comm in comms:
+        await comm.disconnect()
+
+
+async def test_a_burst_of_ten_thousand_events_is_a_handful_of_pushes(django_user_model: Any, qe: Client,
+                                                                       bridges: None) -> None:
+    """10,000 puts: the overview is pushed a bounded number of times, not 10,000."""
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/", staff)
+    assert connected
+    await comm.receive_from(timeout=5)
+    bridge = await live.bridge_for("test")
+    topics = ("overview", "failures", "workers")
+    before = {t: bridge.pushes[t] for t in topics}
+    await sync_to_async(qe.queues["burst"].put_many)([("app.jobs.X", {"i": i}) for i in range(10_000)])
+    deadline = time.monotonic() + 30
+    while (bridge.events_seen < 10_000 or bridge.dirty) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert bridge.events_seen >= 10_000
+    await asyncio.sleep(live.COALESCE * 2)
+    pushes = {t: bridge.pushes[t] - before[t] for t in topics}
+    assert 1 <= pushes["overview"] <= 20, pushes
+    received = 0
+    while not await comm.receive_nothing(timeout=0.3):
+        html = await comm.receive_from()
+        received += 1
+        last = html
+    assert 1 <= received <= sum(pushes.values())
+    assert "10,000" in last
+    await comm.disconnect()
+
+
+async def test_bridge_reconnects_after_a_redis_restart(django_user_model: Any, tmp_path: Path, settings: Any,
+                                                       bridges: None) -> None:
+    """Redis restarts under the bridge: it reconnects with backoff and the page catches up."""
+    server = EmbeddedRedis(tmp_path, appendonly=True)
+    url = server.start()
+    try:
+        settings.QUEUEENGINE = {**settings.QUEUEENGINE, "URL": url}
+        engine = Client.from_url(url, namespace="test")
+        staff = await staff_cookie(django_user_model)
+        comm, connected, _ = await connect("/jobs/queue/restart/?tab=waiting", staff)
+        assert connected
+        await comm.receive_from(timeout=5)
+        bridge = await live.bridge_for("test")
+        await sync_to_async(server.restart)()
+        engine.close()
+        engine = Client.from_url(url, namespace="test")
+        jid = await sync_to_async(engine.queues["restart"].put)("app.jobs.After", {})
+        deadline = time.monotonic() + 15
+        seen = False
+        while not seen and time.monotonic() < deadline:
+            if not await comm.receive_nothing(timeout=0.2):
+                seen = jid in await comm.receive_from()
+            else:
+                # the put may have landed while the bridge was still resubscribing (pub/sub keeps
+                # nothing): any later event tells it the gap is over, and it refreshes every page
+                await sync_to_async(engine.queues["other"].put)("app.jobs.Nudge", {})
+        assert seen, "the page did not catch up after the restart"
+        assert bridge.reconnects >= 1
+        await comm.disconnect()
+        engine.close()
+    finally:
+        await live.shutdown()
+        server.stop()
