@@ -63,9 +63,10 @@ def test_compliance_harness(kind: tuple[str, str], redis_url: str, redis_conn: r
 def spawn_worker(url: str, mode: str, marker: str) -> subprocess.Popen[bytes]:
     """A worker in its own process whose handler records the job it holds, then hangs."""
     script = f"""
-import sys, time, redis
+import sys, time
+from queueengine.connection import connect
 from queueengine.dispatch import JobManager
-conn = redis.Redis.from_url({url!r})
+conn = connect({url!r})  # redis://, or redis+cluster:// when the suite runs on a cluster
 def hold(job):
     conn.set({marker!r}, job.id)
     time.sleep(600)
@@ -203,8 +204,8 @@ def test_jobs_are_ordinary_engine_jobs(mode: str, redis_url: str, redis_conn: re
                                        cleanup: list[Any]) -> None:
     """Submitted jobs show in the engine's job records, queue counts, stats and events."""
     engine = EngineClient.from_url(redis_url, namespace=NS)
-    pubsub = redis_conn.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(engine.keys.events)
+    pubsub = engine.events.subscriber(engine.keys.events)  # SSUBSCRIBE on a cluster
+    pubsub.connect()
     jm = JobManager()
     client = jm.client("redis", uri=redis_url, mode=mode, namespace=NS, queue="reports")
     cleanup.append(client)
@@ -227,7 +228,7 @@ def test_jobs_are_ordinary_engine_jobs(mode: str, redis_url: str, redis_conn: re
     while not {"put", "popped", "completed"} <= events and time.monotonic() < deadline:
         msg = pubsub.get_message(timeout=0.2)
         if msg is not None:
-            events.add(orjson.loads(msg["data"])["e"])
+            events.add(orjson.loads(msg[1])["e"])
     assert {"put", "popped", "completed"} <= events
     pubsub.close()
     engine.close()
@@ -385,3 +386,54 @@ def test_dispatch_jobs_show_in_the_dashboard(mode: str, redis_url: str, redis_co
     assert job_page.status_code == 200
     assert jid in job_page.content.decode() and KLASS in job_page.content.decode()
     assert not future.done()
+
+
+@pytest.mark.parametrize("mode", ["simple", "recoverable", "reliable"])
+def test_storage_and_claims_of_each_mode(mode: str, redis_url: str, redis_conn: redis.Redis,
+                                         cleanup: list[Any]) -> None:
+    """What DESIGN.md §4's table says each mode stores while a job waits and while it runs."""
+    import threading
+
+    from queueengine.dispatch.recoverable import CLAIM_LEASE
+
+    jm = JobManager()
+    client = jm.client("redis", uri=redis_url, mode=mode, namespace=NS)
+    cleanup.append(client)
+    future = client.submit(word="hello")
+    jid = future.jid
+    record = f"qe:{{{NS}}}:j:{jid}"
+    if mode == "simple":  # the whole payload in a list, no record
+        (payload,) = redis_conn.lrange(f"qe:{{{NS}}}:m:s:default", 0, -1)
+        message = orjson.loads(payload)
+        assert (message["id"], message["d"]) == (jid, {"word": "hello"})
+        assert message["r"] == f"qe:{{{NS}}}:m:reply:{client.id}"
+        assert not redis_conn.exists(record)
+    else:  # an engine job record with the data, waiting in the queue
+        assert orjson.loads(redis_conn.hget(record, "data")) == {"word": "hello"}
+        assert redis_conn.hget(record, "klass") == KLASS.encode()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def handler(job: Any) -> str:
+        inside.set()
+        release.wait(10)
+        return job.data["word"].upper()
+
+    worker = jm.worker("redis", uri=redis_url, mode=mode, namespace=NS)
+    worker.jobs.each(handler)
+    cleanup.append(worker.start())
+    assert inside.wait(10)
+    now = float(redis_conn.time()[0])
+    locks = f"qe:{{{NS}}}:q:default:locks"
+    if mode == "simple":  # popped and forgotten: nothing in Redis says a worker holds it
+        assert redis_conn.llen(f"qe:{{{NS}}}:m:s:default") == 0 and not redis_conn.keys(f"*{jid}*")
+    elif mode == "recoverable":  # a claim that never expires by itself; its score tells the claim time
+        claimed_at = redis_conn.zscore(locks, jid) - CLAIM_LEASE
+        assert abs(claimed_at - now) < 5
+    else:  # a lease of the engine's heartbeat length
+        expires = redis_conn.zscore(locks, jid)
+        assert 0 < expires - now <= 61
+    release.set()
+    assert future.result(10) == "HELLO"
+    if mode != "simple":  # the result is stored in the record
+        assert orjson.loads(redis_conn.hget(record, "result")) == "HELLO"
