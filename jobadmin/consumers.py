@@ -12,6 +12,7 @@ one user on the same page within one refresh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 
+LISTEN_WAIT = 3.0
+"""Longest wait for the bridge's subscription before the first render (Redis may be away)."""
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_PAGE = 4400
 
@@ -92,6 +95,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         self.bridge = await live.bridge_for(self.namespace)
         self.bridge.attach(self.topics)
+        # render after the bridge listens, so nothing between this render and the next event is missed
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.bridge.listening.wait(), LISTEN_WAIT)
         await self._push(reason="connect")
 
     async def disconnect(self, code: int) -> None:

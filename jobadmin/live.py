@@ -10,10 +10,11 @@ once and a burst of 10,000 becomes a handful of pushes). Consumers render the fr
 Across several server processes (channels_redis) one bridge is the leader (a Redis lease,
 renewed every second) and only it sends, so no tab is refreshed twice; every process records
 which topics its tabs follow (a sorted set with expiry), so the leader sends only to groups
-somebody watches. A light sampler (leader only, once a second) catches what no event
-announces: leases expiring into ``stalled``, and ages that tick (oldest waiting, last seen).
-Redis errors make the bridge reconnect with backoff; after a reconnect every watched topic is
-refreshed, so pages catch up.
+somebody watches. A light sampler (once a second) catches what no event announces:
+leases expiring into ``stalled``, ages that tick (oldest waiting, last seen), and a different
+Redis server answering (a restart or failover, seen by its run_id, when events may have been
+lost). Redis errors make the bridge resubscribe with backoff; after any gap every watched
+topic is refreshed, so pages catch up.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ TICK_EVERY = 10.0
 LEADER_TTL_MS = 3000
 INTEREST_TTL = 60.0
 BACKOFF_MAX = 5.0
+CATCH_UP_DELAY = 0.1
+"""After a gap in the subscription, refresh every watched page once it is subscribed again."""
 
 FAILURE_EVENTS = frozenset({"failed", "retried", "canceled", "expired", "put", "dashboard.op"})
 WORKER_EVENTS = frozenset({"popped", "completed", "failed", "retried", "heartbeat", "lock_lost", "stalled",
@@ -111,10 +114,12 @@ class Bridge:
         self.pushes: Counter[str] = Counter()         # topic -> refreshes sent (for tests and stats)
         self.events_seen = 0
         self.ready = asyncio.Event()                  # set after the first sample (leadership known)
+        self.listening = asyncio.Event()              # set once the events subscription is confirmed
         self.reconnects = 0
         self._last_sent: dict[str, float] = {}
         self._dirty_since: dict[str, float] = {}
         self._events_since: Counter[str] = Counter()
+        self._run_id: str | None = None
         self._signature: dict[str, Any] = {}
         self._last_tick = time.monotonic()
 
@@ -175,27 +180,45 @@ class Bridge:
 
     # ------------------------------------------------------------------ tasks
     async def _listen(self) -> None:
+        """Read the namespace's events. The subscriber resubscribes by itself after a restart or
+        failover; every gap it reports refreshes every watched topic (pages catch up)."""
+        from queueengine.events import Event
+        from queueengine.pubsub import AsyncSubscriber
+
         backoff = 0.1
         while True:
+            sub = AsyncSubscriber(self.client.endpoint, shard_channels=(self.client.events.channel,))
             try:
-                async for event in self.client.events.alisten(reconnected=True):
-                    if event.name == "reconnected":
-                        # the subscription had a gap (Redis restarted, failed over): catch up
+                await sub.connect()
+                self.listening.set()
+                seen = sub.reconnects
+                gap_since: float | None = None
+                while True:
+                    msg = await sub.get_message(timeout=0.25)
+                    if sub.reconnects != seen:
+                        # a gap: events may have been lost while the subscriber was away
+                        seen = sub.reconnects
+                        gap_since = time.monotonic()
+                    if gap_since is not None and (msg is not None or _subscribed(sub)) \
+                            and time.monotonic() - gap_since >= CATCH_UP_DELAY:
+                        gap_since = None
                         self.reconnects += 1
                         self.mark(set(self.watched) | set(self.local))
-                        continue
-                    self.events_seen += 1
-                    self.mark(topics_for_event(event.name, event.jid, event.queue))
+                    if msg is not None:
+                        event = Event.parse(msg[1])
+                        self.events_seen += 1
+                        self.mark(topics_for_event(event.name, event.jid, event.queue))
                     backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis went away: retry with backoff, then catch up
-                log.warning("live bridge (%s): events connection lost (%s); retrying in %.1f s",
+            except Exception as exc:  # could not subscribe at all: retry with backoff
+                log.warning("live bridge (%s): cannot subscribe to events (%s); retrying in %.1f s",
                             self.namespace, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(BACKOFF_MAX, backoff * 2)
-                self.reconnects += 1
-                self.mark(set(self.watched) | set(self.local))
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.aclose()
 
     async def _flush_loop(self) -> None:
         """Send each dirty topic once it is due: FIRST_DELAY after it became dirty, and never
@@ -261,7 +284,15 @@ class Bridge:
             pipe.zadd(self._interest_key, {t: now + INTEREST_TTL for t in local})
         pipe.zremrangebyscore(self._interest_key, "-inf", now)
         pipe.zrange(self._interest_key, 0, -1)
+        pipe.info("server")
         res = pipe.execute()
+        run_id = res[-1].get("run_id")
+        if self._run_id is not None and run_id != self._run_id:
+            # another server answers now (a restart, a failover): events may have been lost
+            self.reconnects += 1
+            self._loop.call_soon_threadsafe(self.mark, set(self.watched) | set(self.local))
+        self._run_id = run_id
+        res = res[:-1]
         holder = res[1].decode() if res[1] is not None else None
         if holder == self.token:
             r.pexpire(self._leader_key, LEADER_TTL_MS)
@@ -286,6 +317,11 @@ class Bridge:
             loop.call_soon_threadsafe(self.mark, stale)
 
     _loop: asyncio.AbstractEventLoop
+
+
+def _subscribed(sub: Any) -> bool:
+    """True while the subscriber holds a live subscription."""
+    return getattr(sub, "_ps", None) is not None
 
 
 _bridges: dict[tuple[int, str], Bridge] = {}
