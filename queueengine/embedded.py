@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class RedisServerNotFound(RuntimeError):
@@ -137,7 +139,9 @@ class EmbeddedRedis:
         if proc is None or proc.poll() is not None:
             return
         try:
-            conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+            # no retries: SHUTDOWN closes the connection, and redis-py would otherwise back off
+            # and reconnect to the dying server for seconds
+            conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
             conn.shutdown(nosave=not self.appendonly)
         except (redis.exceptions.ConnectionError, redis.exceptions.ResponseError, OSError):
             pass

@@ -70,3 +70,26 @@ def sentinel_url(sentinel_pair: LocalSentinel) -> str:
 def node_conn(cluster: LocalCluster, namespace: str) -> redis.Redis:
     """A plain connection to the node that serves ``namespace``'s slot."""
     return redis.Redis(host="127.0.0.1", port=cluster.node_for(prefix(namespace)).port)
+
+
+RERUN_MODULES = ("test_engine_on_cluster.py", "test_modes_on_cluster.py")
+NOT_ON_CLUSTER = (
+    "test_redis_restart_loses_nothing",   # starts and restarts a server of its own
+    "test_dashboard_",                    # Django views: the topology-agnostic part is covered elsewhere
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the modules that re-run suite tests on the cluster, drop the ones that never touch it
+    (the in-memory backend, tests that start servers of their own)."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        rerun = item.path.name in RERUN_MODULES
+        if rerun and ("[memory" in item.name or item.name.startswith(NOT_ON_CLUSTER)):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

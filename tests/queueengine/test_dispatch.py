@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from queueengine.client import Client as EngineClient
 from queueengine.dispatch import JobFailed, JobManager, JobTimeout, ModeMismatch
 from queueengine.dispatch import memory as memory_backend
 from queueengine.dispatch.base import new_id
@@ -593,8 +594,9 @@ def test_heartbeat_option_sets_the_lease_heartbeats(redis_url: str, redis_conn: 
     """reliable: heartbeat=0.2 renews the lease every 0.2 s while a job runs (the default would
     wait a third of the 60 s lease); the handler finishes once it has seen three heartbeats."""
     made = Pair(("redis", "reliable"), redis_url)
-    pubsub = redis_conn.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(f"qe:{{{NS}}}:events")
+    watcher = EngineClient.from_url(redis_url, namespace=NS)  # its subscriber SSUBSCRIBEs on a cluster
+    pubsub = watcher.events.subscriber(watcher.events.channel)
+    pubsub.connect()
     beats = threading.Event()
 
     def count_beats(jid: str) -> None:
@@ -602,7 +604,7 @@ def test_heartbeat_option_sets_the_lease_heartbeats(redis_url: str, redis_conn: 
         deadline = time.monotonic() + 10
         while seen < 3 and time.monotonic() < deadline:
             msg = pubsub.get_message(timeout=0.5)
-            if msg and b'"heartbeat"' in msg["data"] and jid.encode() in msg["data"]:
+            if msg and b'"heartbeat"' in msg[1] and jid.encode() in msg[1]:
                 seen += 1
         if seen >= 3:
             beats.set()
@@ -618,6 +620,7 @@ def test_heartbeat_option_sets_the_lease_heartbeats(redis_url: str, redis_conn: 
         assert client.submit().result(20) == "beaten"
     finally:
         pubsub.close()
+        watcher.close()
         made.close()
 
 

@@ -292,8 +292,8 @@ import time
 from queueengine.dispatch import JobManager
 worker = JobManager().worker("redis", uri={redis_url!r}, mode="reliable", namespace={NS!r})
 def slow(job):
-    import redis
-    redis.Redis.from_url({redis_url!r}).set("started", job.id)
+    from queueengine.connection import connect
+    connect({redis_url!r}).set("started", job.id)
     time.sleep(0.5)
     return "finished"
 worker.jobs.each(slow)
