@@ -39,17 +39,19 @@ def bucket_label(i: int) -> str:
 
 
 def percentile(histogram: Sequence[int], q: float) -> float | None:
-    """The ``q`` quantile (0..1) read off the buckets, interpolated inside its bucket."""
+    """An upper bound of the ``q`` quantile (0..1): the upper edge of the bucket it falls in.
+
+    The buckets are a second wide at best, so anything finer would be made up; the page shows
+    the value as "at most" (a p50 of 1.0 reads "under 1 s")."""
     total = sum(histogram)
     if total <= 0:
         return None
     rank = q * total
     seen = 0
     for i, n in enumerate(histogram):
-        if n and seen + n >= rank:
-            inside = (rank - seen) / n
-            return BUCKET_LOWER[i] + inside * (BUCKET_UPPER[i] - BUCKET_LOWER[i])
         seen += n
+        if n and seen >= rank:
+            return BUCKET_UPPER[i]
     return BUCKET_UPPER[len(histogram) - 1]
 
 
