@@ -26,11 +26,19 @@ from queueengine.embedded import EmbeddedRedis  # noqa: E402
 KLASS = "systems.jobs.qe_noop"
 
 
-def cost(conn: redis.Redis, jobs: int, fn: Callable[[], None]) -> tuple[float, float, float]:
-    """(µs in Lua per job, Redis commands per job, fcalls per job) for running ``fn`` once."""
+def _cpu(conn: redis.Redis) -> float:
+    info = conn.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def cost(conn: redis.Redis, jobs: int, fn: Callable[[], None]) -> tuple[float, float, float, float]:
+    """(µs in Lua per job, Redis commands per job, fcalls per job, server CPU µs per job) for
+    running ``fn`` once. The CPU figure (INFO cpu) is the steadier one on a busy machine."""
     conn.config_resetstat()
+    before = _cpu(conn)
     fn()
-    return _read(conn, jobs)
+    cpu = (_cpu(conn) - before) * 1e6 / jobs
+    return (*_read(conn, jobs), cpu)
 
 
 def _read(conn: redis.Redis, jobs: int) -> tuple[float, float, float]:
@@ -48,17 +56,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3, help="report the cheapest of this many rounds")
     opts = ap.parse_args()
-    best: dict[str, tuple[float, float, float]] = {}
+    best: dict[str, tuple[float, float, float, float]] = {}
     for _ in range(opts.rounds):
         for name, figures in one_round(opts):
             if name not in best or figures[0] < best[name][0]:
                 best[name] = figures
-    print(f"{'path':<24} {'Lua µs/job':>11} {'Redis cmds/job':>15} {'fcalls/job':>11}")
-    for name, (us, calls, fcalls) in best.items():
-        print(f"{name:<24} {us:>11.1f} {calls:>15.1f} {fcalls:>11.2f}")
+    print(f"{'path':<24} {'Lua µs/job':>11} {'Redis cmds/job':>15} {'fcalls/job':>11} {'CPU µs/job':>11}")
+    for name, (us, calls, fcalls, cpu) in best.items():
+        print(f"{name:<24} {us:>11.1f} {calls:>15.1f} {fcalls:>11.2f} {cpu:>11.1f}")
 
 
-def one_round(opts: argparse.Namespace) -> list[tuple[str, tuple[float, float, float]]]:
+def one_round(opts: argparse.Namespace) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Every path once: [(name, (µs/job, commands/job, fcalls/job))]."""
     n = opts.n
     server = None
@@ -73,7 +81,7 @@ def one_round(opts: argparse.Namespace) -> list[tuple[str, tuple[float, float, f
         q = client.queues["cost"]
         q.put(KLASS, {})
         q.pop().complete()
-        rows: list[tuple[str, tuple[float, float, float]]] = []
+        rows: list[tuple[str, tuple[float, float, float, float]]] = []
 
         rows.append(("put", cost(conn, n, lambda: [q.put(KLASS, {"i": i}) for i in range(n)])))
         rows.append(("pop(1)", cost(conn, n, lambda: [q.pop() for _ in range(n)])))

@@ -74,7 +74,7 @@ class Direct:
             raise
         except _RECONNECT:
             conn.disconnect()
-            return self.client.execute_command(*args)
+            return self.client.execute_command(*args)  # type: ignore[no-untyped-call]
         except BaseException:
             conn.disconnect()  # interrupted between send and read: the reply must not be read later
             raise

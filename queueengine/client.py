@@ -31,6 +31,7 @@ from queueengine.job import Job, payload_from_hash
 from queueengine.keys import Keys
 from queueengine.pubsub import AsyncSubscriber, Subscriber
 from queueengine.queue import Queue
+from queueengine.replies import Inbox
 from queueengine.scripts import LuaLibrary, library, pool_id
 from queueengine.types import (
     HousekeepResult,
@@ -87,6 +88,8 @@ class Client:
         self._local = threading.local()
         self._blocking_conn = None
         self._direct = Direct(redis) if Direct.usable(redis) else None
+        self._inbox: Inbox | None = None
+        self._inbox_lock = threading.Lock()
 
     @classmethod
     def from_url(
@@ -103,7 +106,10 @@ class Client:
         return cls(connect(url, **redis_kwargs), namespace=namespace, clock=clock, worker_name=worker_name)
 
     def close(self) -> None:
-        """Close the connection pool (and this thread's reply listener)."""
+        """Close the connection pool (and this thread's reply listener, the reply inbox)."""
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            inbox.close()
         ps = getattr(self._local, "pubsub", None)
         if ps is not None:
             ps.close()
@@ -128,7 +134,7 @@ class Client:
         """A plain Redis command on this thread's own connection (see queueengine._direct)."""
         if self._direct is not None:
             return self._direct.execute(*args)
-        return self.redis.execute_command(*args)
+        return self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
 
     def __call__(self, command: str, *args: Any) -> Any:
         """Call a Lua command directly (raw reply)."""
@@ -264,15 +270,40 @@ class Client:
         that job could not be completed; the Job objects' state follows."""
         if not items:
             return []
+        states: list[str] = _args.loads(self._call("complete_many", *self._completions(items)))
+        self._settled(items, states)
+        return states
+
+    def complete_and_pop(self, items: Sequence[tuple[Job, Any]], queues: Sequence[str], count: int,
+                         worker: str | None = None) -> tuple[list[str], list[Job], float | None]:
+        """``complete_many(items)`` and then ``pop_or_due(queues, count, worker)`` in one Lua
+        call (one round trip for a worker's finished jobs and its next ones): returns (per-item
+        states, jobs, due)."""
+        qs = _args.names([queues] if isinstance(queues, str) else queues, "queues")
+        if not qs:
+            raise InvalidArgument("queues must name at least one queue")
+        _args.integer(count, "count")
+        w = _args.name(worker, "worker") if worker is not None else self.worker_name
+        reply = self._call("complete_pop", *self._completions(items), w, count, *qs)
+        states: list[str] = _args.loads(reply[0])
+        self._settled(items, states)
+        due = reply[2]
+        jobs = [Job(self, payload_from_hash(flat), w) for flat in reply[3:]]
+        return states, jobs, (float(due) if due else None)
+
+    @staticmethod
+    def _completions(items: Sequence[tuple[Job, Any]]) -> list[Any]:
         args: list[Any] = [len(items)]
         for job, result in items:
             args.extend((job.jid, job.holder, job.queue_name, _args.dumps(result, "result")))
-        states: list[str] = _args.loads(self._call("complete_many", *args))
+        return args
+
+    @staticmethod
+    def _settled(items: Sequence[tuple[Job, Any]], states: Sequence[str]) -> None:
         for (job, result), state in zip(items, states, strict=True):
             if state == "complete":
                 job.state = JobState.COMPLETE
                 job.result = result
-        return states
 
     def housekeep(self, queues: Sequence[str] | None = None) -> HousekeepResult:
         """One bounded pass: promote due scheduled jobs, spawn due recurring jobs, reclaim
@@ -305,8 +336,30 @@ class Client:
         return out
 
     # ------------------------------------------------------------------ results
+    def _reply_arg(self, jid: str) -> str | int:
+        """What ``put(..., reply=True)`` sends as its reply argument: the inbox's name once this
+        client has one (then the reply is expected there), else 1."""
+        inbox = self._inbox
+        if inbox is None:
+            return 1
+        inbox.expect(jid)
+        return inbox.name
+
+    def _open_inbox(self) -> Inbox | None:
+        """The reply inbox, opened on first use (None when Redis refuses the subscription)."""
+        inbox = self._inbox
+        if inbox is None:
+            with self._inbox_lock:
+                inbox = self._inbox
+                if inbox is None:
+                    try:
+                        inbox = self._inbox = Inbox(self)
+                    except (redis.RedisError, OSError):
+                        return None
+        return inbox
+
     def _finished(self, jid: str) -> tuple[bool, Any]:
-        state, result, failure = self.redis.hmget(self.keys.job(jid), ["state", "result", "failure"])
+        state, result, failure = self._execute("HMGET", self.keys.job(jid), "state", "result", "failure")
         if state is None:
             raise JobNotFound(f"job {jid} does not exist")
         if state == b"complete":
@@ -334,6 +387,10 @@ class Client:
         if timeout is not None:
             _args.number(timeout, "timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
+        inbox = self._inbox
+        if inbox is not None and inbox.expects(jid):
+            return self._wait_inbox(inbox, jid, timeout, deadline)
+        self._open_inbox()  # the jobs this client puts from now on reply to it
         done, value = self._finished(jid)
         if done:
             return value
@@ -365,6 +422,31 @@ class Client:
                         break
         finally:
             pubsub.unsubscribe(channel)
+
+    def _wait_inbox(self, inbox: Inbox, jid: str, timeout: float | None, deadline: float | None) -> Any:
+        """``wait`` for a job whose reply comes to the inbox: read it there; re-read the stored
+        state every WAIT_POLL seconds (and at once if the subscription had to reconnect)."""
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            step = WAIT_POLL if left is None else max(0.0, min(WAIT_POLL, left))
+            if inbox.expects(jid):
+                reply = inbox.take(jid, step)
+                if reply is not None:
+                    if reply.get("state") == "failed":
+                        raise JobFailed(jid, reply.get("error"))
+                    return reply.get("result")
+            else:
+                time.sleep(min(step, 0.05))
+            try:
+                done, value = self._finished(jid)
+            except redis.RedisError as exc:  # Redis restarting / failing over: read again later
+                if not is_transient(exc):
+                    raise
+                done = False
+            if done:
+                return value
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"job {jid} did not finish within {timeout} s")
 
     def _reply_pubsub(self) -> Subscriber:
         """A per-thread subscription kept for ``wait`` (subscribing is cheap, connecting is not)."""

@@ -39,8 +39,14 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     th:<name>:locks           set    jids holding a slot
     th:<name>:pending         zset   jid -> work score
 
+Reserved for the delivery modes (``queueengine.dispatch``; the engine never writes there)::
+
+    mode                      string the namespace's delivery mode (SET NX by the first mode client)
+    m:...                     everything the modes keep of their own (simple-mode lists, counters)
+
 Pub/sub channels: ``events`` (every event), ``w:<worker>`` (lock_lost / canceled for one
-worker), ``reply:<jid>`` (result of a job put with ``reply=True``).
+worker), ``reply:<jid>`` (result of a job put with ``reply=True``), ``inbox:<name>`` (the same
+replies for every job one client put naming its inbox, see ``queueengine.replies``).
 """
 
 from __future__ import annotations
@@ -102,3 +108,7 @@ class Keys:
     def reply(self, jid: str) -> str:
         """The reply channel of one job."""
         return f"{self.prefix}reply:{jid}"
+
+    def inbox(self, name: str) -> str:
+        """A client's reply inbox channel."""
+        return f"{self.prefix}inbox:{name}"

@@ -12,7 +12,7 @@ import orjson
 from queueengine import _args
 from queueengine.exceptions import InvalidArgument
 from queueengine.job import Job, payload_from_hash
-from queueengine.types import JobPayload, QueueCounts, QueueStats
+from queueengine.types import QueueCounts, QueueStats
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -135,6 +135,8 @@ class Queue:
         (then DuplicateJob). ``backoff={"base": s, "factor": f, "max": s}`` spaces out retries."""
         fields = put_fields(klass, data, priority, tags, delay, retries, depends, jid, unique, throttles,
                             reply, backoff)
+        if reply:
+            fields[10] = self.client._reply_arg(fields[0])
         self.client._call("put", self.client.worker_name, self.name, *fields)
         return cast(str, fields[0])
 

@@ -32,6 +32,7 @@ LUA_FILES: tuple[str, ...] = (
     "base.lua",
     "config.lua",
     "job.lua",
+    "lifecycle.lua",
     "tags.lua",
     "queue.lua",
     "pop.lua",

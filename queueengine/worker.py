@@ -39,6 +39,7 @@ from typing import Any
 
 import redis
 
+from queueengine.connection import is_transient
 from queueengine.exceptions import LostLease
 from queueengine.handlers import (
     Handler,
@@ -119,7 +120,13 @@ class Worker:
         self._avg_runtime = 1.0       # moving average of sync handler run time (s)
         self._seen_async = False
         self._pending_completes = 0
+        self._commit_lock = threading.Lock()
+        self._commit_queue: list[tuple[Held, Any]] = []
+        self._committing = False
+        self._loop_ident: int | None = None
         self._stopping = threading.Event()
+        self._outage_at = -1e9      # when Redis was last found unreachable (see _ride_out)
+        self._outage_delay = 0.1
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._work: queue_mod.SimpleQueue[Any] = queue_mod.SimpleQueue()
         self._done: queue_mod.SimpleQueue[Any] = queue_mod.SimpleQueue()
@@ -238,17 +245,20 @@ class Worker:
             if self._stopping.is_set():
                 break
             try:
-                jobs = client.pop_from(queues, free, worker=self.name)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                log.warning("Redis unreachable; trying again in %.0fs", self.max_wait, exc_info=True)
-                self._stopping.wait(self.max_wait)
+                jobs, due = client.pop_or_due(queues, free, worker=self.name)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._ride_out(exc)
                 continue
             if jobs:
                 idle_spins = 0
                 for job in jobs:
                     self._begin(job)
-                continue
-            if self.burst:
+                if len(jobs) >= free or (due is not None and due <= 0.01) or self.burst:
+                    continue  # there may be more right now: pop again as soon as a slot is free
+                # the queues are drained (the pop dropped their wake tokens): wait for a put
+            elif self.burst:
                 with cond:
                     while (self._inflight or self._pending_completes) and not self._stopping.is_set():
                         cond.wait()
@@ -257,8 +267,7 @@ class Worker:
                     break
                 continue
             try:
-                due = client.next_due(queues)
-                if due is not None and due <= 0.01:
+                if not jobs and due is not None and due <= 0.01:
                     # "due now" yet the pop found nothing (paused queue, concurrency limit, throttle):
                     # back off so this cannot spin; a put still wakes the wait at once
                     idle_spins = min(idle_spins + 1, 12)
@@ -269,9 +278,21 @@ class Worker:
                 client.wait_for_work(wait_queues, timeout)
             except redis.exceptions.TimeoutError:
                 continue  # the socket timed out just before BLPOP did: same as a timeout
-            except redis.exceptions.ConnectionError:
-                log.warning("Redis unreachable; trying again in %.0fs", self.max_wait, exc_info=True)
-                self._stopping.wait(self.max_wait)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._ride_out(exc)
+
+    def _ride_out(self, exc: BaseException) -> None:
+        """Redis is away or changing hands (restart, AOF loading, failover, CLUSTERDOWN): wait,
+        backing off from 0.1 s to ``max_wait`` while it lasts, then try again. A worker never dies
+        of it; in-flight jobs keep running and their completions are retried."""
+        now = time.monotonic()
+        fresh = now - self._outage_at > 2 * self.max_wait
+        self._outage_delay = 0.1 if fresh else min(self.max_wait, self._outage_delay * 2)
+        self._outage_at = now
+        log.warning("Redis unreachable or failing over (%s); trying again in %.1fs", exc, self._outage_delay)
+        self._stopping.wait(self._outage_delay)
 
     def _prefetch_now(self) -> int:
         """How many jobs to hold beyond ``concurrency``: batches pops of short sync jobs.
@@ -334,6 +355,7 @@ class Worker:
             if rec is _STOP:
                 return
             _current.set(rec)
+            commit = None
             try:
                 if rec.handler.call is None:
                     self._settle_error(rec, None)
@@ -350,10 +372,12 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too
                 self._settle_error(rec, exc)
             else:
-                self._settle_return(rec, result)
+                commit = self._settle_return(rec, result)
             finally:
                 _current.set(None)
                 self._finish(rec)
+            if commit is not None:
+                self._commit(commit)
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -364,6 +388,7 @@ class Worker:
 
     def _run_loop(self) -> None:
         assert self._loop is not None
+        self._loop_ident = threading.get_ident()
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
@@ -390,13 +415,40 @@ class Worker:
         finally:
             self._finish(rec)
 
-    def _settle_return(self, rec: Held, result: Any) -> None:
+    def _settle_return(self, rec: Held, result: Any) -> tuple[Held, Any] | None:
+        """Count a handler that returned; the completion to send from this thread (a pool
+        thread), if any. On the asyncio loop the completer thread sends it instead."""
         self.processed += 1
         if rec.aborted or rec.job.state != RUNNING:
-            return  # lease lost, or the handler completed/failed/retried/moved the job itself
+            return None  # lease lost, or the handler completed/failed/retried/moved the job itself
         with self._cond:
             self._pending_completes += 1
-        self._done.put((rec, result))
+        if threading.get_ident() == self._loop_ident:
+            self._done.put((rec, result))   # never block the asyncio loop
+            return None
+        return rec, result
+
+    def _commit(self, item: tuple[Held, Any]) -> None:
+        """Complete a job from the thread that ran it (no hand-off to another thread): the first
+        thread to find no send in progress sends everything queued (one ``complete_many``) and
+        goes on while more queued up meanwhile; the others only queue theirs."""
+        with self._commit_lock:
+            self._commit_queue.append(item)
+            if self._committing:
+                return
+            self._committing = True
+        while True:
+            with self._commit_lock:
+                batch, self._commit_queue = self._commit_queue[:512], self._commit_queue[512:]
+                if not batch:
+                    self._committing = False
+                    return
+            try:
+                self._send_completions(batch)
+            except BaseException:
+                with self._commit_lock:
+                    self._committing = False
+                raise
 
     def _settle_error(self, rec: Held, exc: BaseException | None) -> None:
         job, handler = rec.job, rec.handler
@@ -443,21 +495,29 @@ class Worker:
                 except queue_mod.Empty:
                     break
             stop = any(item is _STOP for item in batch)
-            pairs = [(rec.job, result) for rec, result in (i for i in batch if i is not _STOP) if not rec.aborted]
-            if pairs:
-                self._complete(pairs)
-            with self._cond:
-                self._pending_completes -= len(batch) - (1 if stop else 0)
-                self._cond.notify_all()
+            self._send_completions([i for i in batch if i is not _STOP])
             if stop:
                 return
+
+    def _send_completions(self, batch: list[Any]) -> None:
+        pairs = [(rec.job, result) for rec, result in batch if not rec.aborted]
+        try:
+            if pairs:
+                self._complete(pairs)
+        finally:
+            with self._cond:
+                self._pending_completes -= len(batch)
+                self._cond.notify_all()
 
     def _complete(self, pairs: list[tuple[Any, Any]]) -> None:
         delay = 0.5
         while True:
             try:
                 states = self.client.complete_many(pairs)
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.debug("batch complete failed; completing one by one", exc_info=True)
+                    break
                 # Redis is away: keep the results and try again for a while (the leases are no
                 # longer heartbeated; past them, the engine refuses and the jobs are run again)
                 if delay > 16:
@@ -467,9 +527,6 @@ class Worker:
                 time.sleep(delay)
                 delay *= 2
                 continue
-            except Exception:
-                log.debug("batch complete failed; completing one by one", exc_info=True)
-                break
             for (job, _), state in zip(pairs, states, strict=False):
                 if state != "complete":
                     log.warning("job %s was not completed: %s (its lease went elsewhere)", job.jid, state)

@@ -181,8 +181,7 @@ class ReliableWorkerBackend:
 
     def fetch(self, count: int, block: float) -> list[RawJob]:
         """Lease up to ``count`` jobs (strict priority); when none, block on the wake keys."""
-        self._flush()
-        jobs = self.engine.pop_from(self.queues, count)
+        jobs = self._pop(count)
         if not jobs:
             # Dispatch jobs are never delayed; the only timed event is a dead worker's lease
             # running out, which the next pop (at most ``block`` seconds away) reclaims.
@@ -195,7 +194,7 @@ class ReliableWorkerBackend:
                 except Exception:
                     self._block_id = None
                     raise
-            jobs = self.engine.pop_from(self.queues, count)
+            jobs = self._pop(count)
         now = time.monotonic()
         out = []
         for job in jobs:
@@ -219,6 +218,19 @@ class ReliableWorkerBackend:
                 raw.token.fail(str(value.get("group") or f"{raw.queue}-failed"), str(value.get("message", "")))
         except QueueEngineError as exc:  # reclaimed, canceled (client timeout) ...
             log.info("job %s could not be finished: %s", raw.id, exc)
+
+    def _pop(self, count: int) -> list[Any]:
+        """Pop up to ``count`` jobs; completions deferred since the last fetch go in the same
+        Lua call (one round trip per fetch)."""
+        if not self._deferred:
+            return self.engine.pop_from(self.queues, count)
+        items, self._deferred = self._deferred, []
+        states, jobs, _ = self.engine.complete_and_pop([(raw.token, value) for raw, _, value in items],
+                                                      self.queues, count)
+        for (raw, _, _), state in zip(items, states, strict=True):
+            if state != "complete":
+                log.info("job %s could not be completed: %s", raw.id, state)
+        return jobs
 
     def _flush(self) -> None:
         if not self._deferred:

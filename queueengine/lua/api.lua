@@ -18,6 +18,7 @@ QE.api = {
   ['peek'] = function(a) return QE.cmd_peek(a[3], a[4]) end,
   ['complete'] = function(a) return QE.cmd_complete(a[3], a[4], a[5], a[6], a[7], a[8], a[9]) end,
   ['complete_many'] = function(a) return QE.cmd_complete_many(a) end,
+  ['complete_pop'] = function(a) return QE.cmd_complete_pop(a) end,
   ['fail'] = function(a) return QE.cmd_fail(a[3], a[4], a[5], a[6], a[7], a[8]) end,
   ['retry'] = function(a) return QE.cmd_retry(a[3], a[4], a[5], a[6], a[7], a[8]) end,
   ['heartbeat'] = function(a) return QE.cmd_heartbeat(a[3], a[4], a[5]) end,

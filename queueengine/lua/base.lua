@@ -47,8 +47,10 @@
 --   P.."th:<name>"            hash   maximum
 --   P.."th:<name>:locks"      set    jids holding a slot
 --   P.."th:<name>:pending"    zset   jid -> work score (waiting for a slot)
+--   P.."mode", P.."m:..."     reserved for queueengine.dispatch (the delivery modes); never written here
 -- Channels: P.."events" (all events), P.."w:<worker>" (lock_lost/canceled for a worker),
---           P.."reply:<jid>" (result of a job put with reply=True).
+--           P.."reply:<jid>" (result of a job put with reply=True), P.."inbox:<name>" (the same
+--           replies for every job a client put naming its inbox).
 
 local QE = {}
 local PREFIX = nil                   -- set per call by QE.dispatch (KEYS[1])

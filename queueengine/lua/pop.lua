@@ -203,7 +203,8 @@ end
 -- pop(worker, count, queue...) -> [now, due, job...]: strict priority over the queues (fills
 -- from the first queue, then the next; paused queues give nothing). Each job is a flat array
 -- (see lease). due: '' when the pop filled count or nothing is pending in the queues it
--- looked at, else the seconds (string) until one of them may have more (0: now).
+-- looked at, else the seconds (string) until one of them may have more (0: now). A queue it
+-- drained loses its wake tokens.
 function QE.cmd_pop(args)
   local worker = QE.name(args[3], 'worker')
   local count = QE.integer(args[4], 'count', 0, 100000)
@@ -217,9 +218,13 @@ function QE.cmd_pop(args)
     if got >= count then break end
     local queue = args[i]
     if redis.call('SISMEMBER', paused, queue) == 0 then
-      local n, d = QE.pop_queue(queue, worker, count - got, out)
+      local want = count - got
+      local n, d = QE.pop_queue(queue, worker, want, out)
       got = got + n
       due = QE.sooner(due, d)
+      -- drained (nothing more due now): drop the queue's wake tokens, so an idle worker's
+      -- BLPOP blocks until the next put instead of waking for a job already taken
+      if n < want and (d == nil or d > QE.now) then redis.call('DEL', QE.kq(queue, 'wake')) end
     end
   end
   if got < count and due ~= nil then out[2] = QE.fnum(math.max(due - QE.now, 0)) end

@@ -14,8 +14,9 @@ function QE.parse_backoff(raw)
   return cjson.encode({base = base, factor = factor, max = max})
 end
 
--- parse_put(queue, a, i, seen, requeue): validate one job's put arguments a[i..i+11]; no writes.
-function QE.parse_put(queue, a, i, seen, requeue)
+-- parse_put(queue, a, i, seen): validate one job's put arguments a[i..i+11]; no reads, no
+-- writes. Numbers the record stores keep the caller's text (no number -> string conversion).
+function QE.parse_put(queue, a, i, seen)
   local s = {queue = queue}
   s.jid = QE.name(a[i], 'jid')
   s.klass = a[i + 1]
@@ -24,57 +25,74 @@ function QE.parse_put(queue, a, i, seen, requeue)
   QE.json(s.data, 'data')
   s.delay = QE.number(a[i + 3], 'delay', 0)
   s.priority = QE.integer(a[i + 4], 'priority', -QE.PRIORITY_LIMIT, QE.PRIORITY_LIMIT)
+  s.priority_s = a[i + 4]
   if a[i + 5] == '[]' then s.tags = {} else s.tags = QE.names(a[i + 5], 'tags') end
-  s.retries = QE.integer(a[i + 6], 'retries', 0, 1000000000)
+  QE.integer(a[i + 6], 'retries', 0, 1000000000)
+  s.retries = a[i + 6]
   if a[i + 7] == '[]' then s.depends = {} else s.depends = QE.names(a[i + 7], 'depends') end
   for _, d in ipairs(s.depends) do
     if d == s.jid then QE.raise('InvalidArgument', 'depends: a job cannot depend on itself') end
   end
   s.unique = QE.flag(a[i + 8], 'unique')
   if a[i + 9] == '[]' or a[i + 9] == '' then s.throttles = {} else s.throttles = QE.names(a[i + 9], 'throttles') end
-  s.reply = QE.flag(a[i + 10], 'reply')
+  local r = a[i + 10]
+  if r == nil or r == '' or r == '0' or r == '1' or r == 'true' or r == 'false' then
+    s.reply = QE.flag(r, 'reply')
+  else
+    s.reply, s.inbox = true, QE.name(r, 'reply')   -- also published on the client's inbox
+  end
   s.backoff = QE.parse_backoff(a[i + 11])
   if seen[s.jid] and s.unique then QE.raise('DuplicateJob', 'job ' .. s.jid .. ' already exists') end
   seen[s.jid] = true
-  s.old = QE.job(s.jid)
-  if s.old ~= nil and s.unique then QE.raise('DuplicateJob', 'job ' .. s.jid .. ' already exists') end
-  if s.old == nil and requeue then QE.raise('JobNotFound', 'job ' .. s.jid .. ' does not exist') end
   return s
 end
 
--- do_put(worker, s): write one validated job (a new job, or a move of an existing jid).
-function QE.do_put(worker, s)
-  local jid, queue, old = s.jid, s.queue, s.old
-  local key = QE.kj(jid)
-  local tags_json = '[]'
-  if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
-  local live = 0
-  if old ~= nil then
-    if old.worker ~= nil and old.worker ~= '' and old.worker ~= worker then
-      local ev = QE.event('lock_lost', jid, old.queue, {worker = old.worker, reason = 'moved'})
-      QE.to_worker(old.worker, ev)
-    end
-    QE.unplace(jid, old)
-    QE.unindex_failure(jid, old)
-    redis.call('ZREM', QE.k('completed'), jid)
-    local keep = {}
-    for _, t in ipairs(s.tags) do keep[t] = true end
-    for _, t in ipairs(QE.decode_list(old.tags)) do
-      if not keep[t] then QE.tag_index_remove(jid, t) end
-    end
-    if #s.depends > 0 then
-      local want = {}
-      for _, d in ipairs(s.depends) do want[d] = true end
-      for _, d in ipairs(redis.call('SMEMBERS', QE.kjdeps(jid))) do
-        if not want[d] then
-          redis.call('SREM', QE.kjdeps(jid), d)
-          redis.call('SREM', QE.kjdents(d), jid)
-        end
+-- lookup_put(s, requeue): read the job's current record into s.old; refuses a unique put of
+-- an existing jid and a requeue of a missing one. No writes.
+function QE.lookup_put(s, requeue)
+  s.old = QE.job(s.jid)
+  if s.old ~= nil and s.unique then QE.raise('DuplicateJob', 'job ' .. s.jid .. ' already exists') end
+  if s.old == nil and requeue then QE.raise('JobNotFound', 'job ' .. s.jid .. ' does not exist') end
+end
+
+-- move_out(jid, s, worker) -> live dependencies: take an existing job out of where it was (its
+-- queue, lease, failure lists, completed set, tags it loses, dependencies it drops).
+local function move_out(jid, s, worker)
+  local old = s.old
+  if old.worker ~= nil and old.worker ~= '' and old.worker ~= worker then
+    local ev = QE.event('lock_lost', jid, old.queue, {worker = old.worker, reason = 'moved'})
+    QE.to_worker(old.worker, ev)
+  end
+  QE.unplace(jid, old)
+  QE.unindex_failure(jid, old)
+  redis.call('ZREM', QE.k('completed'), jid)
+  local keep = {}
+  for _, t in ipairs(s.tags) do keep[t] = true end
+  for _, t in ipairs(QE.decode_list(old.tags)) do
+    if not keep[t] then QE.tag_index_remove(jid, t) end
+  end
+  if #s.depends > 0 then
+    local want = {}
+    for _, d in ipairs(s.depends) do want[d] = true end
+    for _, d in ipairs(redis.call('SMEMBERS', QE.kjdeps(jid))) do
+      if not want[d] then
+        redis.call('SREM', QE.kjdeps(jid), d)
+        redis.call('SREM', QE.kjdents(d), jid)
       end
     end
-    live = redis.call('SCARD', QE.kjdeps(jid))
-    if old.state ~= 'failed' and old.failure ~= nil then redis.call('HSET', key, 'failure', '') end
   end
+  if old.state ~= 'failed' and old.failure ~= nil then redis.call('HSET', QE.kj(jid), 'failure', '') end
+  return redis.call('SCARD', QE.kjdeps(jid))
+end
+
+-- do_put(worker, s, work) -> state: write one validated, looked-up job (a new job, or a move
+-- of an existing jid). work: nil (add to the work set now) or a list collecting score, jid
+-- pairs for one ZADD by the caller (put_many).
+function QE.do_put(worker, s, work)
+  local jid, queue, old = s.jid, s.queue, s.old
+  local key = QE.kj(jid)
+  local live = 0
+  if old ~= nil then live = move_out(jid, s, worker) end
   if #s.depends > 0 then
     QE.add_dependencies(jid, s.depends)
     live = redis.call('SCARD', QE.kjdeps(jid))
@@ -82,29 +100,37 @@ function QE.do_put(worker, s)
   local state, sched = 'waiting', ''
   if live > 0 then
     state = 'depends'
-    if s.delay > 0 then sched = QE.now + s.delay end
+    if s.delay > 0 then sched = QE.fnum(QE.now + s.delay) end
     redis.call('ZADD', QE.kq(queue, 'depends'), QE.nows, jid)
   elseif s.delay > 0 then
     state = 'scheduled'
     redis.call('ZADD', QE.kq(queue, 'scheduled'), QE.now + s.delay, jid)
   else
-    redis.call('ZADD', QE.kq(queue, 'work'), QE.score(s.priority, s.seq or QE.next_seq()), jid)
+    local score = QE.score(s.priority, s.seq or QE.next_seq())
+    if work then work[#work + 1] = score; work[#work + 1] = jid
+    else redis.call('ZADD', QE.kq(queue, 'work'), score, jid) end
   end
-  -- a new job stores only the fields that differ from the readers' defaults
-  redis.call('HSET', key, 'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority,
-    'state', state, 'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows)
+  local tags_json = '[]'
+  if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
+  local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority_s, 'state', state,
+    'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows}
   if old ~= nil then
-    redis.call('HSET', key, 'tags', tags_json, 'worker', '', 'expires', 0,
+    local more = {'tags', tags_json, 'worker', '', 'expires', '0',
       'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
-      'scheduled', sched, 'backoff', s.backoff, 'result', '', 'grace', '', 'timedout', '', 'exhausted', '')
+      'inbox', s.inbox or '', 'scheduled', sched, 'backoff', s.backoff, 'result', '', 'grace', '',
+      'timedout', '', 'exhausted', ''}
+    for _, v in ipairs(more) do f[#f + 1] = v end
   else
-    if #s.tags > 0 then redis.call('HSET', key, 'tags', tags_json) end
-    if #s.throttles > 0 then redis.call('HSET', key, 'throttles', QE.list_json(s.throttles)) end
-    if s.reply then redis.call('HSET', key, 'reply', '1') end
-    if sched ~= '' then redis.call('HSET', key, 'scheduled', sched) end
-    if s.backoff ~= '' then redis.call('HSET', key, 'backoff', s.backoff) end
+    -- a new job stores only the fields that differ from the readers' defaults
+    if #s.tags > 0 then f[#f + 1] = 'tags'; f[#f + 1] = tags_json end
+    if #s.throttles > 0 then f[#f + 1] = 'throttles'; f[#f + 1] = QE.list_json(s.throttles) end
+    if s.reply then f[#f + 1] = 'reply'; f[#f + 1] = '1' end
+    if s.inbox then f[#f + 1] = 'inbox'; f[#f + 1] = s.inbox end
+    if sched ~= '' then f[#f + 1] = 'scheduled'; f[#f + 1] = sched end
+    if s.backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = s.backoff end
   end
-  local qjson = cjson.encode(queue)
+  redis.call('HSET', key, unpack(f))
+  local qjson = s.qjson or cjson.encode(queue)
   QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
   for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
@@ -113,25 +139,38 @@ function QE.do_put(worker, s)
     redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
       .. ',"t":' .. QE.nows .. ',"state":"' .. state .. '"}')
   end
-  if not s.batch then
-    QE.register_queue(queue)
-    if state ~= 'depends' then QE.wake(queue) end
-  end
   return state
 end
 
+-- announce(queue, wake): register the queue and wake its idle workers. A non-empty wake list
+-- means an earlier put registered the queue already (queue.forget empties the list), so
+-- the registry write is skipped then.
+local function announce(queue, wake)
+  if wake then
+    local key = QE.kq(queue, 'wake')
+    local n = redis.call('LPUSH', key, '1')
+    if n > 128 then redis.call('LTRIM', key, 0, 63) end
+    if n > 1 then return end
+  end
+  QE.register_queue(queue)
+end
+
 -- put(worker, queue, jid, klass, data, delay, priority, tags, retries, depends, unique,
---     throttles, reply, backoff) -> jid
+--     throttles, reply, backoff) -> jid. reply: 0, 1, or the name of the putting client's
+--     reply inbox (see queueengine/replies.py).
 function QE.cmd_put(args, requeue)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
-  local s = QE.parse_put(queue, args, 5, {}, requeue)
-  QE.do_put(worker, s)
+  local s = QE.parse_put(queue, args, 5, {})
+  QE.lookup_put(s, requeue)
+  local state = QE.do_put(worker, s, nil)
+  announce(queue, state ~= 'depends')
   return s.jid
 end
 
 -- put_many(worker, queue, n, <12 put fields> * n) -> JSON list of jids. All jobs are
--- validated before the first write: one bad job rejects the batch.
+-- validated before the first write: one bad job rejects the batch. One EXISTS tells whether
+-- any jid is taken already (then each is looked up); the work set gets one ZADD.
 function QE.cmd_put_many(args)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
@@ -139,20 +178,32 @@ function QE.cmd_put_many(args)
   if #args ~= 5 + n * QE.PUT_FIELDS then
     QE.raise('InvalidArgument', 'expected ' .. n .. ' jobs of ' .. QE.PUT_FIELDS .. ' fields')
   end
-  local specs, seen = {}, {}
-  for i = 1, n do specs[i] = QE.parse_put(queue, args, 6 + (i - 1) * QE.PUT_FIELDS, seen, false) end
-  local jids, done = {}, {}
-  local seq = QE.next_seq(n) - n
+  if n == 0 then return '[]' end
+  local specs, seen, keys = {}, {}, {}
   for i = 1, n do
-    specs[i].batch = true
-    specs[i].seq = seq + i
-    -- a jid given twice in one batch: the later put moves the earlier one
-    if done[specs[i].jid] then specs[i].old = QE.job(specs[i].jid) end
-    done[specs[i].jid] = true
-    QE.do_put(worker, specs[i])
-    jids[i] = specs[i].jid
+    specs[i] = QE.parse_put(queue, args, 6 + (i - 1) * QE.PUT_FIELDS, seen)
+    keys[i] = QE.kj(specs[i].jid)
   end
-  if n > 0 then QE.register_queue(queue); QE.wake(queue) end
+  local taken = 0
+  for i = 1, n, 1000 do taken = taken + redis.call('EXISTS', unpack(keys, i, math.min(i + 999, n))) end
+  if taken > 0 then
+    for i = 1, n do QE.lookup_put(specs[i], false) end
+  end
+  local jids, done, work = {}, {}, {}
+  local qjson = cjson.encode(queue)
+  local seq = QE.next_seq(n) - n
+  local wake = false
+  for i = 1, n do
+    local s = specs[i]
+    s.seq, s.qjson = seq + i, qjson
+    -- a jid given twice in one batch: the later put moves the earlier one
+    if done[s.jid] then QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}; s.old = QE.job(s.jid) end
+    done[s.jid] = true
+    if QE.do_put(worker, s, work) ~= 'depends' then wake = true end
+    jids[i] = s.jid
+  end
+  QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
+  announce(queue, wake)
   return QE.list_json(jids)
 end
 
@@ -160,7 +211,11 @@ end
 function QE.cmd_pause(queues, paused)
   for _, q in ipairs(queues) do QE.name(q, 'queue') end
   for _, q in ipairs(queues) do
-    if paused then redis.call('SADD', QE.k('paused'), q) else redis.call('SREM', QE.k('paused'), q) end
+    if paused then
+      redis.call('SADD', QE.k('paused'), q)
+    elseif redis.call('SREM', QE.k('paused'), q) == 1 then
+      QE.wake(q)   -- idle workers blocked on it may pop again
+    end
     QE.event(paused and 'paused' or 'unpaused', nil, q)
   end
   return 'OK'
@@ -285,6 +340,9 @@ end
 -- queue.forget(queue...) -> 'OK': drop queues from the registry
 function QE.cmd_forget(queues)
   for _, q in ipairs(queues) do QE.name(q, 'queue') end
-  for _, q in ipairs(queues) do redis.call('ZREM', QE.k('queues'), q) end
+  for _, q in ipairs(queues) do
+    redis.call('ZREM', QE.k('queues'), q)
+    redis.call('DEL', QE.kq(q, 'wake'))   -- the next put registers the queue again (see announce)
+  end
   return 'OK'
 end

@@ -35,7 +35,7 @@ def test_key_schema_matches_base_lua() -> None:
     lua_keys = set(re.findall(r'P\.\."([^"]+)"', base))
     doc = queueengine.keys.__doc__ or ""
     py_keys = {line.split()[0] for line in doc.splitlines() if line.startswith("    ") and line.split()}
-    channels = {"events", "w:<worker>", "reply:<jid>"}
+    channels = {"events", "w:<worker>", "reply:<jid>", "inbox:<name>"}
     assert channels <= lua_keys
     assert lua_keys - channels == py_keys
 
