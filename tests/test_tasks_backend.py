@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -167,15 +169,20 @@ def test_unknown_result_id(backend: Any) -> None:
         backend.get_result(jid)
 
 
-async def test_async_enqueue_and_get_result(backend: Any) -> None:
+def test_async_enqueue_and_get_result(backend: Any) -> None:
     """aenqueue, aget_result and arefresh work from async code, before and after a worker ran."""
-    result = await fx.add.aenqueue(4, 4)
-    fetched = await fx.add.aget_result(result.id)
-    assert fetched.id == result.id and fetched.status == TaskResultStatus.READY
-    await sync_to_async(burst)("default")
-    await result.arefresh()
-    assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 8
-    assert (await fx.add.aget_result(result.id)).return_value == 8
+    async def scenario() -> None:
+        result = await fx.add.aenqueue(4, 4)
+        fetched = await fx.add.aget_result(result.id)
+        assert fetched.id == result.id and fetched.status == TaskResultStatus.READY
+        await sync_to_async(burst)("default")
+        await result.arefresh()
+        assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 8
+        assert (await fx.add.aget_result(result.id)).return_value == 8
+
+    # On a thread of its own: its loop must not collide with one another test left running.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(60)
 
 
 def test_status_follows_the_engine_state(backend: Any) -> None:

@@ -140,12 +140,13 @@ class Worker:
     def run(self, stop_timeout: float = 10.0) -> None:
         """Work until :meth:`stop` is called; in the main thread, SIGTERM and Ctrl-C stop the
         worker gracefully (in-flight jobs finish or are handed back within ``stop_timeout``)."""
-        self.start()
         asked = threading.Event()
         previous = None
         if threading.current_thread() is threading.main_thread():
+            # before start(): a SIGTERM that arrives while the first job runs must stop us gracefully
             previous = signal.signal(signal.SIGTERM, lambda *_: asked.set())
         try:
+            self.start()
             while not self._stopped.wait(0.2):
                 if asked.is_set():
                     self.stop(stop_timeout)

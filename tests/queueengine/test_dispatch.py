@@ -72,6 +72,15 @@ def add(job: Any) -> None:
     job.done(job.data["x"] + job.data["y"])
 
 
+def run_async(coro: Any) -> Any:
+    """asyncio.run(coro) on a thread of its own, so it works even while another test's event
+    loop (e.g. a session-wide Playwright) is running in the main thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(60)
+
+
 def test_submit_is_a_future_resolved_by_a_worker(pair: Pair) -> None:
     """submit() returns a Future; nothing runs before the worker starts; then it resolves."""
     client = pair.client()
@@ -91,7 +100,7 @@ def test_asubmit(pair: Pair) -> None:
     async def go() -> list[int]:
         return list(await asyncio.gather(*(client.asubmit(x=i, y=1) for i in range(20))))
 
-    assert asyncio.run(go()) == [i + 1 for i in range(20)]
+    assert run_async(go()) == [i + 1 for i in range(20)]
 
 
 def test_handler_styles(pair: Pair) -> None:
@@ -153,7 +162,7 @@ def test_failures_reach_the_client_and_free_the_slot(pair: Pair) -> None:
 def test_client_timeout_leaks_nothing(pair: Pair, redis_conn: redis.Redis) -> None:
     """A client-side timeout fails the future and withdraws the job: no pending entry, no key."""
     client = pair.client(timeout=0.2)
-    before = set(redis_conn.keys())
+    before = set(redis_conn.keys(f"qe:{{{NS}}}:*"))
     future = client.submit(x=1, y=1)
     with pytest.raises(JobTimeout):
         future.result(10)
@@ -161,7 +170,7 @@ def test_client_timeout_leaks_nothing(pair: Pair, redis_conn: redis.Redis) -> No
     assert isinstance(exc, TimeoutError)
     assert client.pending == 0
     if pair.mode == "simple":  # nothing at all is left
-        assert set(redis_conn.keys()) == before
+        assert set(redis_conn.keys(f"qe:{{{NS}}}:*")) == before
     else:  # engine jobs: the job and its history are gone, the queue is empty
         assert not [k for k in redis_conn.keys('*') if exc.jid.encode() in k]
         assert b"" not in redis_conn.zrange(f"qe:{{{NS}}}:q:default:work", 0, -1)
@@ -671,7 +680,7 @@ def test_the_documented_tour_runs(path: str, heading: str, redis_url: str, redis
     assert "await client.asubmit" in code
     namespace: dict[str, Any] = {}
     exec("async def tour():\n" + textwrap.indent(code, "    ") + "\n    return locals()\n", namespace)
-    found = asyncio.run(namespace["tour"]())
+    found = run_async(namespace["tour"]())
     assert found["result"] == 3
     assert found["worker"].in_flight == 0 and found["client"].pending == 0
     if path == "README.md":
