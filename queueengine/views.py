@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
 from queueengine import _args
 from queueengine.exceptions import InvalidArgument, QueueEngineError
-from queueengine.types import JobPayload
+from queueengine.types import JobPayload, QueueStats, ThrottleInfo
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -302,6 +302,18 @@ class ViewBatch:
     def tags(self, offset: int = 0, count: int = 50) -> Deferred[list[tuple[str, int]]]:
         """Tags in use, most used first, as ``[tag, jobs]`` pairs."""
         return self._add("view.tags", *_page_args(offset, count))
+
+    def stats(self, queue: str, date: float | None = None) -> Deferred[QueueStats]:
+        """A queue's wait/run statistics for the UTC day containing ``date`` (default today)."""
+        return self._add("stats", _args.name(queue, "queue"), "" if date is None else _args.number(date, "date"))
+
+    def config(self) -> Deferred[dict[str, str]]:
+        """Every configuration option (defaults overlaid with stored values), as strings."""
+        return self._add("config.get")
+
+    def throttle(self, name: str) -> Deferred[ThrottleInfo]:
+        """A named throttle's maximum, holders and waiters."""
+        return self._add("throttle.get", _args.name(name, "throttle"))
 
 
 class Views:
