@@ -183,7 +183,40 @@ def connect(url: str, **kwargs: Any) -> Any:
             sentinel_kwargs.setdefault(key, conn_kwargs[key])
     manager = _untyped.sentinel.Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)
     assert target.service is not None
+    conn_kwargs.setdefault("connection_class", SentinelSSLConnection if target.ssl else SentinelConnection)
     return manager.master_for(target.service, db=target.db, **conn_kwargs)
+
+
+class SentinelConnection(redis.sentinel.SentinelManagedConnection):
+    """A Sentinel-managed connection that asks Sentinel for the primary however it is connected.
+
+    redis-py's own class resolves the primary only in ``connect()``; a raw connection
+    (``pool.make_connection()``) that is first used through ``send_packed_command`` connects
+    through ``connect_check_health`` instead, i.e. to the default localhost:6379.
+    """
+
+    _qe_connecting = False
+
+    def connect(self) -> Any:
+        """Resolve the primary through Sentinel and connect to it."""
+        self._qe_connecting = True
+        try:
+            return cast(Any, super()).connect()
+        finally:
+            self._qe_connecting = False
+
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> Any:
+        """As ``connect()`` when called on a fresh connection (from ``send_packed_command``)."""
+        if self._sock:
+            return None
+        if not self._qe_connecting:
+            return self.connect()
+        return cast(Any, super()).connect_check_health(check_health=check_health,
+                                                       retry_socket_connect=retry_socket_connect)
+
+
+class SentinelSSLConnection(SentinelConnection, redis.SSLConnection):
+    """:class:`SentinelConnection` over TLS."""
 
 
 # ---------------------------------------------------------------------- cluster slot pinning
@@ -361,7 +394,8 @@ class SentinelEndpoint(Endpoint):
 
     def pinned(self, **overrides: Any) -> redis.Redis:
         """A new client of the service's primary (its own pool)."""
-        return cast(redis.Redis, self.manager.master_for(self.service, **{**self.kwargs, **overrides}))
+        kwargs = {"connection_class": self.main.connection_pool.connection_class, **self.kwargs, **overrides}
+        return cast(redis.Redis, self.manager.master_for(self.service, **kwargs))
 
     def asyncio(self, **overrides: Any) -> redis.asyncio.Redis:
         """An asyncio client of the service's primary (resolved through Sentinel)."""
