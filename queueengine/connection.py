@@ -42,7 +42,7 @@ import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
 
-from queueengine.exceptions import InvalidArgument
+from queueengine.exceptions import InvalidArgument, OutOfMemory
 
 _untyped: Any = redis   # redis-py's cluster and sentinel modules are only partly typed
 
@@ -60,6 +60,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.AskError,            # and MovedError: a slot moved under a pinned connection
     redis.exceptions.RedisClusterException,  # SlotNotCoveredError while a cluster heals
+    OutOfMemory,                          # maxmemory reached (noeviction): nothing was written
 )
 """Errors that mean "Redis is away or changing hands right now": retry with backoff."""
 

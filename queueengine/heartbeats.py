@@ -64,7 +64,11 @@ class LeaseKeeper:
         """Read the server clock, subscribe to the worker channel (before any job is popped) and
         start the keeper and listener threads through ``spawn(target, name)``."""
         self.offset = float(self.client.now()) - time.time()
-        self._pubsub = self._subscribe()
+        try:
+            self._pubsub = self._subscribe()
+        except Exception:  # Redis away: the listener thread subscribes when it is back
+            log.warning("could not subscribe to the worker channel yet; the listener will retry", exc_info=True)
+            self._pubsub = None
         spawn(self._keep, "keeper")
         spawn(self._listen, "listener")
 
@@ -115,10 +119,14 @@ class LeaseKeeper:
                 self.heartbeat(held)
 
     def heartbeat(self, held: Held) -> None:
-        from queueengine.exceptions import QueueEngineError
+        from queueengine.exceptions import OutOfMemory, QueueEngineError
 
         try:
             held.job.heartbeat()
+        except OutOfMemory:  # Redis refuses writes for now: the lease may still be saved
+            log.warning("heartbeat of job %s refused: Redis is out of memory; trying again", held.job.jid)
+            held.next_beat = time.monotonic() + self.tick
+            return
         except QueueEngineError as exc:
             self.abort(held.job.jid, f"heartbeat refused: {exc}")
             return

@@ -35,6 +35,7 @@ LUA_FILES: tuple[str, ...] = (
     "lifecycle.lua",
     "tags.lua",
     "queue.lua",
+    "bounds.lua",
     "pop.lua",
     "stats.lua",
     "recurring.lua",

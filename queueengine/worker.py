@@ -185,7 +185,7 @@ class Worker:
 
     def _start(self) -> None:
         self._warn_if_name_taken()
-        self.client.workers.register(self.name, self.info())
+        self._register()
         self._keeper.start(self._spawn)
         self._spawn(self._complete_loop, "completer")
         if self.install_signals and threading.current_thread() is threading.main_thread():
@@ -280,6 +280,19 @@ class Worker:
                 continue  # the socket timed out just before BLPOP did: same as a timeout
             except Exception as exc:
                 if not is_transient(exc):
+                    raise
+                self._ride_out(exc)
+
+    def _register(self) -> None:
+        """Register in the worker registry; while Redis is away (or out of memory) keep trying,
+        so a worker started during an outage waits for it instead of exiting (no crash loop
+        under a supervisor)."""
+        while True:
+            try:
+                self.client.workers.register(self.name, self.info())
+                return
+            except Exception as exc:
+                if not is_transient(exc) or self._stopping.is_set():
                     raise
                 self._ride_out(exc)
 

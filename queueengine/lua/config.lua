@@ -13,6 +13,8 @@ QE.config_defaults = {
   ['failed-history'] = '0',          -- seconds to keep failed jobs; 0 = forever
   ['failed-history-count'] = '0',    -- failed jobs to keep; 0 = no limit
   ['housekeeping-batch'] = '100',    -- most items one housekeeping step handles per call
+  ['max-payload-bytes'] = '0',       -- largest job data put accepts; 0 = no limit (bounds.lua)
+  ['max-queue-length'] = '0',        -- most jobs a queue holds; 0 = no limit (bounds.lua)
 }
 
 -- config(name): the option's value (string) or nil; read once per script call.

@@ -163,6 +163,7 @@ function QE.cmd_put(args, requeue)
   local queue = QE.name(args[4], 'queue')
   local s = QE.parse_put(queue, args, 5, {})
   QE.lookup_put(s, requeue)
+  QE.check_bounds(queue, {s})
   local state = QE.do_put(worker, s, nil)
   announce(queue, state ~= 'depends')
   return s.jid
@@ -189,6 +190,7 @@ function QE.cmd_put_many(args)
   if taken > 0 then
     for i = 1, n do QE.lookup_put(specs[i], false) end
   end
+  QE.check_bounds(queue, specs)
   local jids, done, work = {}, {}, {}
   local qjson = cjson.encode(queue)
   local seq = QE.next_seq(n) - n
