@@ -71,7 +71,7 @@ function QE.reclaim(queue, n, out)
       redis.call('HSET', key, 'grace', '1', 'expires', until_)
       redis.call('ZADD', locks, until_, jid)
       if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), until_, jid) end
-      QE.history(jid, 'timed-out', {worker = j.worker})
+      QE.history(jid, 'timed-out', {worker = j.worker}, j)
       QE.stat_incr(queue, 'retries', 1)
       local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
       QE.to_worker(j.worker, ev)
@@ -79,7 +79,7 @@ function QE.reclaim(queue, n, out)
     else
       local timedout = j.timedout == '1'
       if grace <= 0 and not timedout then
-        QE.history(jid, 'timed-out', {worker = j.worker})
+        QE.history(jid, 'timed-out', {worker = j.worker}, j)
         QE.stat_incr(queue, 'retries', 1)
         local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
         QE.to_worker(j.worker, ev)
@@ -150,13 +150,15 @@ function QE.lease(queue, worker, jids, reclaimed, out)
     local key = QE.kj(jid)
     local raw = redis.call('HGETALL', key)
     if #raw > 0 then
-      if not reclaimed[jid] then
-        for i = 1, #raw, 2 do
-          if raw[i] == 'time' then waits[#waits + 1] = QE.now - (tonumber(raw[i + 1]) or QE.now); break end
-        end
+      local t, h, hn
+      for i = 1, #raw, 2 do
+        local f = raw[i]
+        if f == 'time' then t = raw[i + 1] elseif f == 'history' then h = raw[i + 1] elseif f == 'hn' then hn = raw[i + 1] end
       end
-      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows)
-      QE.history_raw(jid, hist)
+      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(t) or QE.now) end
+      h, hn = QE.history_add(h, hn, hist)
+      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows,
+        'history', h, 'hn', hn)
       redis.call(QE.spub(), events, '{"e":"popped","jid":' .. cjson.encode(jid) .. tail)
       local n = #raw
       raw[n + 1] = 'state'; raw[n + 2] = 'running'; raw[n + 3] = 'worker'; raw[n + 4] = worker

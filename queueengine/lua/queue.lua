@@ -112,8 +112,11 @@ function QE.do_put(worker, s, work)
   end
   local tags_json = '[]'
   if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
+  local qjson = s.qjson or cjson.encode(queue)
+  local h, hn = QE.history_add(old and old.history, old and old.hn,
+    '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
   local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority_s, 'state', state,
-    'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows}
+    'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows, 'history', h, 'hn', hn}
   if old ~= nil then
     local more = {'tags', tags_json, 'worker', '', 'expires', '0',
       'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
@@ -130,8 +133,6 @@ function QE.do_put(worker, s, work)
     if s.backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = s.backoff end
   end
   redis.call('HSET', key, unpack(f))
-  local qjson = s.qjson or cjson.encode(queue)
-  QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
   for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
     QE.event('moved', jid, queue, {from = old.queue, state = state})
@@ -327,7 +328,7 @@ function QE.cmd_unfail(queue, group, count)
       redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(j.priority) or 0, QE.next_seq()), jid)
       redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'queue', queue, 'worker', '', 'expires', 0,
         'remaining', j.retries, 'time', QE.nows, 'exhausted', '')
-      QE.history(jid, 'put', {queue = queue})
+      QE.history(jid, 'put', {queue = queue}, j)
       QE.event('put', jid, queue, {state = 'waiting', unfail = true})
       moved = moved + 1
     else

@@ -198,8 +198,8 @@ function QE.spawn_recurring(queue, limit)
           'priority', priority, 'tags', r.tags or '[]', 'state', 'waiting', 'worker', '',
           'expires', 0, 'queue', queue, 'retries', r.retries, 'remaining', r.retries,
           'time', nxt, 'spawned_from_jid', tjid, 'throttles', r.throttles or '[]',
-          'backoff', r.backoff or '', 'reply', '0')
-        QE.history(child, 'put', {queue = queue, recurring = tjid})
+          'backoff', r.backoff or '', 'reply', '0',
+          'history', QE.history_entry('put', {queue = queue, recurring = tjid}), 'hn', '1')
         for _, t in ipairs(tags) do QE.tag_index_add(child, t) end
         redis.call('ZADD', QE.kq(queue, 'work'), QE.score(priority, QE.next_seq()), child)
         QE.event('recurring', child, queue, {template = tjid})

@@ -82,7 +82,6 @@ function QE.cmd_log(jid, message, data)
     extra = QE.json(data, 'data', 'object')
     extra.what = nil; extra.when = nil
   end
-  QE.existing_job(jid)
-  QE.history(jid, message, extra)
+  QE.history(jid, message, extra, QE.existing_job(jid))
   return 'OK'
 end
