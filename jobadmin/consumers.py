@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
@@ -55,6 +56,8 @@ def render_page_fragments(user: Any, page: str, cookies: dict[str, str]) -> str:
     request: HttpRequest = RequestFactory().get(parts.path, data=parse_qs(parts.query), HTTP_X_LIVE_RENDER="1")
     request.user = user
     request.COOKIES.update(cookies)
+    # the forms in the fragments must carry tokens for this browser's CSRF cookie
+    CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
     match = resolve(parts.path)
     request.resolver_match = match
     response = match.func(request, *match.args, **match.kwargs)

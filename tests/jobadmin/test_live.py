@@ -24,6 +24,7 @@ from queueengine.embedded import EmbeddedRedis
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+CSRF_SECRET = "A" * 16 + "b" * 16   # a browser's csrftoken cookie (32 characters: the secret itself)
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def session_cookie(django_user_model: Any, **flags: Any) -> bytes:
         user = django_user_model.objects.create_user(name, password="pw", **flags)
     web = WebClient()
     web.force_login(user)
-    return f"sessionid={web.cookies['sessionid'].value}; csrftoken=abc".encode()
+    return f"sessionid={web.cookies['sessionid'].value}; csrftoken={CSRF_SECRET}".encode()
 
 
 async def connect(page: str, cookie: bytes | None, origin: tuple[bytes, bytes] = ORIGIN) -> tuple[Any, bool, Any]:
@@ -94,6 +95,23 @@ async def test_joins_the_groups_of_its_page_and_gets_fragments(django_user_model
     assert jid in pushed and "app.jobs.Live" in pushed
     await comm.disconnect()
     assert not layer.groups.get(mine)
+
+
+async def test_pushed_forms_carry_tokens_for_the_browsers_csrf_cookie(django_user_model: Any, qe: Client,
+                                                                      bridges: None) -> None:
+    """A form that arrives over the socket must post: its token matches the tab's cookie."""
+    import re
+
+    from django.middleware.csrf import _unmask_cipher_token  # type: ignore[attr-defined]
+
+    jid = await sync_to_async(qe.queues["work"].put)("app.jobs.X", {})
+    cookie = await sync_to_async(session_cookie)(django_user_model, superuser=True)
+    comm, connected, _ = await connect(f"/jobs/job/{jid}/", cookie)
+    assert connected
+    html = await comm.receive_from(timeout=5)
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+    assert tokens and {_unmask_cipher_token(t) for t in tokens} == {CSRF_SECRET}
+    await comm.disconnect()
 
 
 async def test_never_gets_fragments_of_other_groups(django_user_model: Any, qe: Client, bridges: None) -> None:

@@ -31,6 +31,7 @@
   }
   document.addEventListener("DOMContentLoaded", function () { refreshAll(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { refreshAll(ev.target); });
+  document.addEventListener("htmx:wsAfterMessage", function () { refreshAll(document); });
   document.addEventListener("change", function (ev) {
     var t = ev.target;
     if (t && t.hasAttribute && t.hasAttribute("data-autosubmit") && t.form) { t.form.submit(); return; }
