@@ -17,10 +17,10 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
               "METRICS_TOKEN", "PAGE_SIZE", "PREVIEW_BYTES", "NAMESPACES", "REQUIRE_VIEW_PERMISSION", "ENVIRONMENT",
-              "LIVE")
+              "LIVE", "QUEUE_NAMESPACES")
 """Every key of ``QUEUEENGINE``: the engine's (``queueengine.conf``) and the dashboard's (``jobadmin.conf``)."""
 MODES = ("simple", "recoverable", "reliable")
-URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel")
+URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 

@@ -14,6 +14,9 @@ Django installed or configured, the defaults apply (the core never needs this mo
         "SOCKET_TIMEOUT": None,         # redis-py socket timeout in seconds (None: its default)
         "READ_ONLY": False,             # the dashboard shows, but refuses every action
         "METRICS_TOKEN": None,          # a bearer token that may read /jobs/metrics (None: staff only)
+        "QUEUE_NAMESPACES": {},         # queue -> namespace, to spread queues over namespaces (cluster
+                                        # nodes); see queueengine.namespaces. Others are in NAMESPACE
+        "NAMESPACES": None,             # every namespace in use (the dashboard switches between them)
     }
 
 The dashboard reads its own keys of the same dict (``PAGE_SIZE``, ``PREVIEW_BYTES``,
@@ -40,9 +43,11 @@ class Settings:
     SOCKET_TIMEOUT: float | None = None
     READ_ONLY: bool = False
     METRICS_TOKEN: str | None = None
+    QUEUE_NAMESPACES: dict[str, str] = {}
+    NAMESPACES: tuple[str, ...] | None = None
 
     _KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
-             "METRICS_TOKEN")
+             "METRICS_TOKEN", "QUEUE_NAMESPACES", "NAMESPACES")
 
     @staticmethod
     def _user() -> dict[str, Any]:

@@ -61,6 +61,9 @@ class Command(QECommand):
         parser.add_argument("--prefetch", type=int, default=None,
                             help="jobs held beyond --concurrency to batch pops of short jobs (default: auto, "
                                  "up to --concurrency while jobs take under 50 ms; 0 turns it off)")
+        parser.add_argument("--namespace", default=None,
+                            help="the namespace whose queues to work (default: the one QUEUEENGINE"
+                                 "['QUEUE_NAMESPACES'] gives the queues, else QUEUEENGINE['NAMESPACE'])")
         parser.add_argument("--shutdown-timeout", type=float, default=30.0,
                             help="seconds running jobs get to finish after SIGTERM (default: 30)")
 
@@ -79,6 +82,7 @@ class Command(QECommand):
             raise CommandError(f"--prefetch must be >= 0, got {options['prefetch']}")
         if options["shutdown_timeout"] < 0:
             raise CommandError("--shutdown-timeout must be >= 0")
+        namespace = options["namespace"] or self.namespace_of(queues)
         mode = options["mode"] or settings.MODE
         if mode != "reliable" and not options["handler"]:
             raise CommandError(f"--mode {mode}: jobs of this mode carry no handler path; name one with "
@@ -106,10 +110,11 @@ class Command(QECommand):
             from queueengine.worker import Worker
 
             if handler is not None:
-                return self.work_mode(mode, queues, concurrency, handler, options["shutdown_timeout"])
+                return self.work_mode(mode, queues, concurrency, handler, options["shutdown_timeout"], namespace)
 
             worker_name = f"{name}-{index}" if name and index is not None else name
-            client = get_client() if worker_name is None else get_client(worker_name=worker_name)
+            client = (get_client(namespace=namespace) if worker_name is None
+                      else get_client(namespace=namespace, worker_name=worker_name))
             try:
                 worker = Worker(client, queues, concurrency=concurrency, mode=mode, name=worker_name,
                                 burst=options["burst"], shutdown_timeout=options["shutdown_timeout"],
@@ -135,7 +140,20 @@ class Command(QECommand):
         if code:
             raise SystemExit(code)
 
-    def work_mode(self, mode: str, queues: list[str], concurrency: int, handler: Any, shutdown_timeout: float) -> int:
+    @staticmethod
+    def namespace_of(queues: list[str]) -> str:
+        """The namespace of the queues (QUEUEENGINE['QUEUE_NAMESPACES'], else NAMESPACE); they must
+        share one: a worker pops from one namespace (one Lua call in one hash slot)."""
+        routes = dict(settings.QUEUE_NAMESPACES or {})
+        spaces = sorted({routes.get(q, settings.NAMESPACE) for q in queues})
+        if len(spaces) > 1:
+            raise CommandError(f"the queues {' '.join(queues)} live in different namespaces ({', '.join(spaces)}: "
+                               "QUEUEENGINE['QUEUE_NAMESPACES']); a worker works one namespace: start one per "
+                               "namespace (--namespace NAME -q ...)")
+        return spaces[0]
+
+    def work_mode(self, mode: str, queues: list[str], concurrency: int, handler: Any, shutdown_timeout: float,
+                  namespace: str | None = None) -> int:
         """Simple/recoverable modes: a queueengine.dispatch worker, stopped gracefully on SIGTERM/SIGINT."""
         import os
         import signal
@@ -146,7 +164,7 @@ class Command(QECommand):
         from queueengine.exceptions import QueueEngineError
 
         try:
-            worker = JobManager().worker("redis", uri=settings.URL, namespace=settings.NAMESPACE, mode=mode,
+            worker = JobManager().worker("redis", uri=settings.URL, namespace=namespace or settings.NAMESPACE, mode=mode,
                                          queues=queues, max_concurrent_jobs=concurrency)
         except (QueueEngineError, ValueError) as exc:
             raise CommandError(f"--mode {mode}: {exc}") from exc
