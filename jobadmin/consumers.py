@@ -50,10 +50,12 @@ def page_topics(page: str) -> list[str] | None:
     return live.PAGE_TOPICS[match.url_name](match.kwargs)
 
 
-def render_page_fragments(user: Any, page: str, cookies: dict[str, str]) -> str:
-    """Every fragment of ``page`` as ``user`` sees it (the page's view in live-render mode)."""
+def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespace: str) -> str:
+    """Every fragment of ``page`` as ``user`` sees it in ``namespace`` (the page's view in
+    live-render mode)."""
     parts = urlsplit(page)
-    request: HttpRequest = RequestFactory().get(parts.path, data=parse_qs(parts.query), HTTP_X_LIVE_RENDER="1")
+    query = {**parse_qs(parts.query), "ns": [namespace]}
+    request: HttpRequest = RequestFactory().get(parts.path, data=query, HTTP_X_LIVE_RENDER="1")
     request.user = user
     request.COOKIES.update(cookies)
     # the forms in the fragments must carry tokens for this browser's CSRF cookie
@@ -145,7 +147,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             future = asyncio.get_running_loop().create_future()
             _renders[key] = future
             try:
-                html = await sync_to_async(render_page_fragments, thread_sensitive=True)(user, self.page, cookies)
+                html = await sync_to_async(render_page_fragments, thread_sensitive=True)(
+                    user, self.page, cookies, self.namespace)
                 future.set_result(html)
             except Exception as exc:
                 log.exception("live render of %s failed", self.page)

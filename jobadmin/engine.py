@@ -29,10 +29,21 @@ def client_for(namespace: str | None = None) -> Client:
     return client
 
 
+SESSION_KEY = "jobadmin_namespace"
+
+
 def namespace_of(request: HttpRequest) -> str:
-    """The namespace a request asks for (``?ns=``), if the dashboard may show it."""
+    """The namespace a request asks for (``?ns=``, remembered in the session so every link of
+    the dashboard stays in it), if the dashboard may show it; else the configured one."""
+    allowed = conf.namespaces()
     wanted = request.GET.get("ns") or request.POST.get("ns") or ""
-    return wanted if wanted in conf.namespaces() else conf.default_namespace()
+    session = getattr(request, "session", None)
+    if wanted in allowed:
+        if session is not None and len(allowed) > 1:
+            session[SESSION_KEY] = wanted
+        return wanted
+    remembered = session.get(SESSION_KEY) if session is not None else None
+    return remembered if remembered in allowed else conf.default_namespace()
 
 
 def client_of(request: HttpRequest) -> Client:

@@ -243,3 +243,22 @@ async def test_bridge_reconnects_after_a_redis_restart(django_user_model: Any, t
     finally:
         await live.shutdown()
         server.stop()
+
+
+async def test_sampler_pushes_what_no_event_announces(django_user_model: Any, qe: Client, bridges: None) -> None:
+    """A lease that runs out publishes nothing; the sampler notices the job went stalled."""
+    await sync_to_async(qe.config.__setitem__)("heartbeat", 1)
+    await sync_to_async(qe.queues["lease"].put)("app.jobs.Slow", {})
+    job = (await sync_to_async(qe.queues["lease"].pop)(1))[0]
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/queue/lease/?tab=stalled", staff)
+    assert connected
+    first = await comm.receive_from(timeout=5)
+    assert job.jid not in first
+    deadline = time.monotonic() + 10
+    stalled = False
+    while not stalled and time.monotonic() < deadline:
+        if not await comm.receive_nothing(timeout=0.2):
+            stalled = job.jid in await comm.receive_from()
+    assert stalled, "the stalled job never appeared"
+    await comm.disconnect()

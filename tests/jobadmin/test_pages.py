@@ -184,3 +184,19 @@ def test_config_page_lists_defaults_and_stored(admin_web: Any, qe: Client) -> No
     html = admin_web.get("/jobs/config/").content.decode()
     assert 'data-option="heartbeat"' in html and 'data-option="work-max-concurrency"' in html
     assert html.count(">set<") >= 1
+
+
+def test_namespace_switcher_remembers_the_choice(admin_web: Any, qe: Client, redis_url: str, settings: Any) -> None:
+    """With NAMESPACES, ?ns= switches (and the session remembers it); unknown ones are ignored."""
+    settings.QUEUEENGINE = {**settings.QUEUEENGINE, "NAMESPACES": ["test", "billing"]}
+    other = Client.from_url(redis_url, namespace="billing")
+    other.queues["invoices"].put("app.jobs.Invoice", {})
+    qe.queues["home"].put("app.jobs.X", {})
+    home = admin_web.get("/jobs/").content.decode()
+    assert 'data-queue="home"' in home and 'data-queue="invoices"' not in home and 'id="ns-select"' in home
+    switched = admin_web.get("/jobs/?ns=billing").content.decode()
+    assert 'data-queue="invoices"' in switched and 'data-queue="home"' not in switched
+    assert 'data-queue="invoices"' in admin_web.get("/jobs/").content.decode()
+    assert 'data-queue="invoices"' in admin_web.get("/jobs/?ns=nope").content.decode()
+    assert 'data-queue="home"' in admin_web.get("/jobs/?ns=test").content.decode()
+    other.close()
