@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from queueengine.client import Client
     from queueengine.job import Job
+    from queueengine.namespaces import Namespaces
     from queueengine.types import HistoryEntry
 
 EXECUTE = "queueengine.tasks.execute"
@@ -136,30 +137,44 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
-        self._client: Client | None = None
+        self._spaces: Namespaces | None = None
         self._lock = threading.Lock()
 
     @property
-    def client(self) -> Client:
-        """The engine client of this backend (OPTIONS URL/NAMESPACE, else QUEUEENGINE); made on
-        first use, so building the backend does no Redis I/O."""
-        if self._client is None:
+    def namespaces(self) -> Namespaces:
+        """The engine's namespaces as this backend sees them, made on first use (so building the
+        backend does no Redis I/O): ``OPTIONS["URL"]`` else ``QUEUEENGINE["URL"]``; with
+        ``OPTIONS["NAMESPACE"]`` every queue lives there, else queues are routed by
+        ``QUEUEENGINE["QUEUE_NAMESPACES"]`` and the others live in ``QUEUEENGINE["NAMESPACE"]``."""
+        if self._spaces is None:
             with self._lock:
-                if self._client is None:
-                    from queueengine.client import Client
+                if self._spaces is None:
                     from queueengine.conf import settings as qe_settings
+                    from queueengine.namespaces import Namespaces
 
                     url = self.options.get("URL") or qe_settings.URL
-                    namespace = self.options.get("NAMESPACE") or qe_settings.NAMESPACE
-                    self._client = Client.from_url(url, namespace=namespace)
-        return self._client
+                    if self.options.get("NAMESPACE"):
+                        self._spaces = Namespaces(url, default=self.options["NAMESPACE"])
+                    else:
+                        self._spaces = Namespaces(url, dict(qe_settings.QUEUE_NAMESPACES),
+                                                  default=qe_settings.NAMESPACE)
+        return self._spaces
+
+    @property
+    def client(self) -> Client:
+        """The engine client of the backend's default namespace."""
+        return self.namespaces.client()
+
+    def client_for(self, queue: str) -> Client:
+        """The engine client of the namespace that holds ``queue``."""
+        return self.namespaces.client_for(queue)
 
     def close(self) -> None:
-        """Release the engine client (a new one is made on next use)."""
+        """Release the engine clients (new ones are made on next use)."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            spaces, self._spaces = self._spaces, None
+        if spaces is not None:
+            spaces.close()
 
     def validate_task(self, task: Task) -> None:
         """Django's checks, plus ours on the engine options a task carries (InvalidTask)."""
@@ -195,20 +210,21 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
             "retries": int(self.options.get("RETRIES", 5)) if retries is None else retries,
             "depends": tuple(getattr(task, "depends", ())),
         }
-        queue = self.client.queues[task.queue_name]
+        client = self.client_for(task.queue_name)
+        queue = client.queues[task.queue_name]
         if getattr(task, "unique", False):
             jid = unique_jid(task.module_path, args, kwargs)
             try:
                 queue.put(EXECUTE, data, jid=jid, unique=True, **options)
             except DuplicateJob:
-                existing = self._existing(jid)
+                existing = self._existing(client, jid)
                 if existing is not None and existing.state.value not in FINISHED_STATES:
                     return result_from_job(existing, self)
                 queue.put(EXECUTE, data, jid=jid, **options)  # a finished run: run it again
         else:
             jid = queue.put(EXECUTE, data, **options)
         if getattr(task, "track", False) or self.options.get("TRACK", False) is True:
-            self.client._call("track", "track", jid)
+            client._call("track", "track", jid)
         result = TaskResult(
             task=task, id=jid, status=TaskResultStatus.READY, enqueued_at=now, started_at=None,
             finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs, backend=self.alias,
@@ -217,21 +233,27 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def _existing(self, jid: str) -> Job | None:
+    @staticmethod
+    def _existing(client: Client, jid: str) -> Job | None:
         from queueengine.job import Job
 
         try:
-            found = self.client.jobs[jid]
+            found = client.jobs[jid]
         except (LookupError, ValueError):
             return None
         return found if isinstance(found, Job) else None
 
     def get_result(self, result_id: str) -> TaskResult:
-        """Read a task's result, from any process; TaskResultDoesNotExist if there is none."""
-        job = self._existing(result_id) if isinstance(result_id, str) and result_id else None
-        if job is None or job.klass != EXECUTE:
+        """Read a task's result, from any process (the default namespace first, then the routed
+        ones); TaskResultDoesNotExist if there is none."""
+        if not isinstance(result_id, str) or not result_id:
             raise TaskResultDoesNotExist(result_id)
-        return result_from_job(job, self)
+        spaces = self.namespaces
+        for namespace in spaces.names():
+            job = self._existing(spaces.client(namespace), result_id)
+            if job is not None and job.klass == EXECUTE:
+                return result_from_job(job, self)
+        raise TaskResultDoesNotExist(result_id)
 
     def check(self, **kwargs: Any) -> Iterator[CheckMessage]:
         """System checks of this backend's ``OPTIONS`` (settings only, no Redis I/O)."""

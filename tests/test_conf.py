@@ -26,6 +26,8 @@ DEFAULTS = {
     "SOCKET_TIMEOUT": None,
     "READ_ONLY": False,
     "METRICS_TOKEN": None,
+    "QUEUE_NAMESPACES": {},
+    "NAMESPACES": None,
 }
 
 

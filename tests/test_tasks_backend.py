@@ -369,3 +369,18 @@ def test_manage_check_reports_bad_backend_options(redis_conn: Any) -> None:
     with override_settings(TASKS=tasks), pytest.raises(SystemCheckError, match="RETRIES"):
         call_command("check")
     assert redis_conn.dbsize() == 0
+
+
+def test_queues_routed_to_their_namespaces(backend: Any, redis_conn: Any, settings: Any) -> None:
+    """QUEUEENGINE["QUEUE_NAMESPACES"]: a task's queue decides the namespace its job lives in;
+    a worker of that namespace runs it and get_result finds it there."""
+    settings.QUEUEENGINE = {**settings.QUEUEENGINE, "QUEUE_NAMESPACES": {"emails": "mail"}}
+    backend.close()  # routes are read when the backend first connects
+    result = fx.send_mail.enqueue("ops@example.com")
+    other = fx.add.enqueue(1, 1)
+    assert redis_conn.exists(f"qe:{{mail}}:j:{result.id}") and not redis_conn.exists(f"qe:{{test}}:j:{result.id}")
+    assert redis_conn.exists(f"qe:{{test}}:j:{other.id}")
+    assert fx.send_mail.get_result(result.id).status == TaskResultStatus.READY
+    call_command("qe_worker", "--burst", "--namespace", "mail", "-q", "emails")
+    assert fx.send_mail.get_result(result.id).return_value == {"sent": "ops@example.com"}
+    assert fx.add.get_result(other.id).status == TaskResultStatus.READY
