@@ -43,6 +43,13 @@ Reserved for the delivery modes (``queueengine.dispatch``; the engine never writ
     mode                      string the namespace's delivery mode (SET NX by the first mode client)
     m:...                     everything the modes keep of their own (simple-mode lists, counters)
 
+Reserved for the dashboard (``jobadmin``; the engine never writes there)::
+
+    dash:op:<id>              hash   a group operation's progress (kind, group, total, done, ...; 1 day)
+    dash:ops                  zset   operation id -> start time
+    dash:live-leader          string the live bridge that sends (a lease renewed every second)
+    dash:live-topics          zset   live topic -> expiry (what open tabs follow)
+
 Pub/sub channels: ``events`` (every event), ``w:<worker>`` (lock_lost / canceled for one
 worker), ``reply:<jid>`` (result of a job put with ``reply=True``), ``inbox:<name>`` (the same
 replies for every job one client put naming its inbox, see ``queueengine.replies``).

@@ -47,6 +47,11 @@
 --   P.."th:<name>:locks"      set    jids holding a slot
 --   P.."th:<name>:pending"    zset   jid -> work score (waiting for a slot)
 --   P.."mode", P.."m:..."     reserved for queueengine.dispatch (the delivery modes); never written here
+--   reserved for the dashboard (jobadmin), never written here:
+--   P.."dash:op:<id>"         hash   a group operation's progress (1 day)
+--   P.."dash:ops"             zset   operation id -> start time
+--   P.."dash:live-leader"     string the live bridge that sends (a lease renewed every second)
+--   P.."dash:live-topics"     zset   live topic -> expiry (what open tabs follow)
 -- Channels: P.."events" (all events), P.."w:<worker>" (lock_lost/canceled for a worker),
 --           P.."reply:<jid>" (result of a job put with reply=True), P.."inbox:<name>" (the same
 --           replies for every job a client put naming its inbox).
