@@ -86,39 +86,18 @@ def requeue_jobs(client: Client, jobs: Sequence[Job], queue: str | None) -> list
     return [(job.jid, str(r) if isinstance(r, Exception) else None) for job, r in zip(jobs, results, strict=True)]
 
 
-def retry(client: Client, jids: Sequence[str]) -> Outcome:
-    """Failed jobs go back to waiting in their queue (retries reset); others are skipped."""
-    out = Outcome("retry")
+def _requeue_where(client: Client, out: Outcome, jids: Sequence[str], queue: str | None,
+                   refuse: Any) -> Outcome:
+    """Requeue the jobs among ``jids`` for which ``refuse(job)`` gives no reason to skip."""
     found, out.skipped = _jobs(client, jids)
     todo = []
     for jid in jids:
         job = found.get(jid)
         if job is None:
             continue
-        if job.state.value != "failed":
-            out.skipped.append((jid, f"not failed ({job.state.value})"))
-        else:
-            todo.append(job)
-    for jid, error in requeue_jobs(client, todo, None):
-        if error is None:
-            out.done.append(jid)
-        else:
-            out.skipped.append((jid, error))
-    return out
-
-
-def move(client: Client, jids: Sequence[str], queue: str) -> Outcome:
-    """Jobs (any state but running) go to waiting in ``queue``."""
-    engine_args.name(queue, "queue")
-    out = Outcome("move", target=queue)
-    found, out.skipped = _jobs(client, jids)
-    todo = []
-    for jid in jids:
-        job = found.get(jid)
-        if job is None:
-            continue
-        if job.state.value in ("running",):
-            out.skipped.append((jid, "running (time it out first)"))
+        reason = refuse(job)
+        if reason:
+            out.skipped.append((jid, reason))
         else:
             todo.append(job)
     for jid, error in requeue_jobs(client, todo, queue):
@@ -127,6 +106,19 @@ def move(client: Client, jids: Sequence[str], queue: str) -> Outcome:
         else:
             out.skipped.append((jid, error))
     return out
+
+
+def retry(client: Client, jids: Sequence[str]) -> Outcome:
+    """Failed jobs go back to waiting in their queue (retries reset); others are skipped."""
+    return _requeue_where(client, Outcome("retry"), jids, None,
+                          lambda job: "" if job.state.value == "failed" else f"not failed ({job.state.value})")
+
+
+def move(client: Client, jids: Sequence[str], queue: str) -> Outcome:
+    """Jobs (any state but running) go to waiting in ``queue``."""
+    engine_args.name(queue, "queue")
+    return _requeue_where(client, Outcome("move", target=queue), jids, queue,
+                          lambda job: "running (time it out first)" if job.state.value == "running" else "")
 
 
 def cancel(client: Client, jids: Sequence[str]) -> Outcome:

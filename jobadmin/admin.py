@@ -26,9 +26,8 @@ ADMIN_ACTIONS = {"retry": "Retry selected jobs", "cancel": "Cancel selected jobs
 LIST_KINDS = ("failed", "waiting", "scheduled", "depends", "stalled", "running")
 
 
-@admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Opens the dashboard; ``jobs/`` lists jobs with admin actions."""
+class ReadOnlyForStaff:
+    """Visible to whoever may view the dashboard; nothing is added, changed or deleted here."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can_view(request.user)
@@ -44,6 +43,11 @@ class DashboardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Opens the dashboard; ``jobs/`` lists jobs with admin actions."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """The admin's "Jobs › Dashboard" link: the job list with admin actions."""
@@ -107,7 +111,7 @@ class DashboardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEntryAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-arg]
     """The audit log, read-only."""
 
     list_display = ("when", "username", "action", "target", "count", "namespace")
@@ -116,21 +120,6 @@ class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "when"
     readonly_fields = ("when", "user", "username", "action", "namespace", "target", "jids", "count", "detail",
                        "remote_addr")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_view(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return can_view(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 admin.site.site_header = "queueengine"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
 from queueengine import _args
 from queueengine.exceptions import InvalidArgument, QueueEngineError
-from queueengine.types import JobPayload, QueueStats, ThrottleInfo
+from queueengine.types import JobPayload, QueueCounts, QueueStats, ThrottleInfo
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -84,19 +84,10 @@ class JobPage(TypedDict):
     jobs: list[JobSummary]
 
 
-class QueueView(TypedDict):
+class QueueView(QueueCounts):
     """A queue's counts plus the oldest waiting job's time, today's totals and per-minute
     throughput (``done`` / ``failed_per_minute``, oldest minute first)."""
 
-    name: str
-    waiting: int
-    running: int
-    stalled: int
-    scheduled: int
-    depends: int
-    recurring: int
-    throttled: int
-    paused: bool
     oldest: float | None
     today: dict[str, int]
     done: list[int]
