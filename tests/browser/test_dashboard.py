@@ -81,3 +81,21 @@ def test_screenshots_of_overview_and_queue_stats(page: Any, dashboard_url: str, 
     for name in ("dashboard-overview.png", "dashboard-queue-stats.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_phone_width_and_dark_theme(browser: Any, login_state: str, dashboard_url: str, engine_b: Any) -> None:
+    """At a phone's width nothing but the tables scrolls sideways; dark mode follows the system."""
+    _fail(engine_b, "billing", 2, "billing-ValueError", "a rather long failure message " * 5)
+    engine_b.queues["a-queue-with-a-long-name"].put_many([("app.jobs.X", {"i": i}) for i in range(5)])
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(storage_state=login_state, viewport={"width": 390, "height": 844},
+                                      color_scheme=scheme)
+        page = context.new_page()
+        for path in ("/jobs/", "/jobs/failed/", "/jobs/queue/a-queue-with-a-long-name/?tab=waiting"):
+            page.goto(dashboard_url + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 391, (scheme, path, width)
+        backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        context.close()
+    assert backgrounds["light"] != backgrounds["dark"]
