@@ -27,7 +27,7 @@ from queueengine.exceptions import (
     QueueEngineError,
     WaitTimeout,
 )
-from queueengine.job import Job, payload_from_hash
+from queueengine.job import Job
 from queueengine.keys import Keys
 from queueengine.pubsub import AsyncSubscriber, Subscriber
 from queueengine.queue import Queue
@@ -202,7 +202,7 @@ class Client:
         w = _args.name(worker, "worker") if worker is not None else self.worker_name
         reply = self._call("pop", w, count, *qs)
         due = reply[1]
-        return [Job(self, payload_from_hash(flat), w) for flat in reply[2:]], (float(due) if due else None)
+        return [Job.from_row(self, row, w) for row in reply[2:]], (float(due) if due else None)
 
     def next_due(self, queues: Sequence[str]) -> float | None:
         """Seconds until a scheduled job, recurring spawn or lease expiry in these queues is
@@ -288,7 +288,7 @@ class Client:
         states: list[str] = _args.loads(reply[0])
         self._settled(items, states)
         due = reply[2]
-        jobs = [Job(self, payload_from_hash(flat), w) for flat in reply[3:]]
+        jobs = [Job.from_row(self, row, w) for row in reply[3:]]
         return states, jobs, (float(due) if due else None)
 
     @staticmethod

@@ -24,43 +24,34 @@ def _state(value: str) -> JobState:
         return JobState.WAITING
 
 
-_STR_FIELDS = frozenset({"jid", "klass", "queue", "state", "worker"})
-_INT_FIELDS = frozenset({"priority", "retries", "remaining"})
-_FLOAT_FIELDS = frozenset({"expires", "time"})
-_JSON_FIELDS = frozenset({"data", "tags", "failure", "exhausted", "throttles", "backoff", "result"})
-_loads = orjson.loads
+def _s(v: bytes | str) -> str:
+    return v.decode() if v.__class__ is bytes else v  # type: ignore[union-attr,return-value]
 
 
-def _int(v: str) -> int:
+def _i(v: bytes | str) -> int:
+    if not v:
+        return 0
     try:
         return int(v)
     except ValueError:
         return int(float(v))
 
 
-def payload_from_hash(flat: Sequence[bytes | str]) -> JobPayload:
-    """A JobPayload from a job record as a flat ``HGETALL`` array (``[field, value, ...]``;
-    a later pair overrides an earlier one), as ``pop`` and ``peek`` return them."""
-    it = iter(flat)
-    fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in zip(it, it, strict=True)}
-    p: dict[str, Any] = {}
-    for k, raw in fields.items():
-        v = raw.decode() if isinstance(raw, bytes) else raw
-        if k in _JSON_FIELDS:
-            p[k] = _loads(v) if v else None
-        elif k in _STR_FIELDS:
-            p[k] = v
-        elif k in _INT_FIELDS:
-            p[k] = _int(v) if v else 0
-        elif k in _FLOAT_FIELDS:
-            p[k] = float(v) if v else 0.0
-        elif k == "scheduled":
-            p[k] = float(v) if v else None
-        elif k == "reply":
-            p[k] = v == "1"
-        elif k == "spawned_from_jid":
-            p[k] = v or None
-    return cast(JobPayload, p)
+def _j(v: bytes | str) -> Any:
+    return orjson.loads(v) if v else None
+
+
+def _jl(v: bytes | str) -> list[Any]:
+    return list(orjson.loads(v) or ()) if v else []
+
+
+_STATES: dict[bytes | str, JobState] = {}
+for _member in JobState:
+    _STATES[_member.value] = _STATES[_member.value.encode()] = _member
+
+
+def _st(v: bytes | str) -> JobState:
+    return _STATES.get(v, JobState.WAITING)
 
 
 class Job:
@@ -75,6 +66,39 @@ class Job:
         # the worker name this object acts as (the popper's; else the client's worker_name)
         self.holder = holder or client.worker_name
         self._load(payload)
+
+    @classmethod
+    def from_row(cls, client: Client, row: Sequence[Any], holder: str | None = None) -> Job:
+        """A job from a row of ``pop``/``peek``: the values of lua/pop.lua's ROW_FIELDS, in
+        order (None for a field the record lacks)."""
+        (jid, klass, data, priority, queue, state, worker, expires, retries, remaining, time_, tags,
+         throttles, failure, exhausted, spawned, backoff, reply, result, scheduled) = row[:20]
+        job = cls.__new__(cls)
+        d = job.__dict__
+        d["client"] = client
+        d["holder"] = holder or client.worker_name
+        d["jid"] = _s(jid)
+        d["klass"] = _s(klass) if klass else ""
+        d["data"] = _j(data)
+        d["_priority"] = _i(priority) if priority else 0
+        d["queue_name"] = _s(queue) if queue else ""
+        d["state"] = _st(state) if state else JobState.WAITING
+        d["worker"] = _s(worker) if worker else ""
+        d["expires_at"] = float(expires) if expires else 0.0
+        d["original_retries"] = _i(retries) if retries else 0
+        d["retries_left"] = _i(remaining) if remaining else 0
+        d["time"] = float(time_) if time_ else 0.0
+        d["tags"] = _jl(tags) if tags else []
+        d["throttles"] = _jl(throttles) if throttles else []
+        d["failure"] = _j(failure) if failure else None
+        d["exhausted"] = _j(exhausted) if exhausted else None
+        d["spawned_from_jid"] = _s(spawned) if spawned else None
+        d["backoff"] = _j(backoff) if backoff else None
+        d["reply"] = reply in (b"1", "1")
+        d["result"] = _j(result) if result else None
+        d["scheduled_at"] = float(scheduled) if scheduled else None
+        d["_full"] = False
+        return job
 
     def _load(self, p: JobPayload) -> None:
         self.jid: str = p["jid"]

@@ -11,7 +11,7 @@ import orjson
 
 from queueengine import _args
 from queueengine.exceptions import InvalidArgument
-from queueengine.job import Job, payload_from_hash
+from queueengine.job import Job
 from queueengine.types import QueueCounts, QueueStats
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class Queue:
         """The next waiting job(s) without leasing them (due scheduled/recurring jobs are
         promoted first, as in Qless)."""
         n = 1 if count is None else _args.integer(count, "count")
-        jobs = [Job(self.client, payload_from_hash(flat)) for flat in self.client._call("peek", self.name, n)]
+        jobs = [Job.from_row(self.client, row) for row in self.client._call("peek", self.name, n)]
         if count is None:
             return jobs[0] if jobs else None
         return jobs

@@ -21,9 +21,6 @@ same queue: no retry is burnt), then exit. A second signal exits at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-import inspect
 import logging
 import os
 import queue as queue_mod
@@ -33,30 +30,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from time import perf_counter
 from types import FrameType
 from typing import Any
 
 import redis
 
+from queueengine._runner import _STOP, Runner, _current
+from queueengine.completions import Completions
 from queueengine.connection import is_transient
-from queueengine.exceptions import LostLease
 from queueengine.handlers import (
     Handler,
     JobAborted,
-    failure_group,
-    failure_message,
-    failure_traceback,
     resolve,
 )
 from queueengine.heartbeats import Held, LeaseKeeper
 
 log = logging.getLogger("queueengine.worker")
 
-RUNNING = "running"
-_current: contextvars.ContextVar[Held | None] = contextvars.ContextVar("queueengine_job", default=None)
-
-
+TINY_PREFETCH = 32
+"""Jobs held beyond ``concurrency`` while handlers average under 2 ms (auto prefetch)."""
 def checkpoint() -> None:
     """Call from a handler at safe points: raises ``JobAborted`` once its job's lease is lost or it is canceled."""
     rec = _current.get()
@@ -70,10 +62,7 @@ def current_job() -> Any:
     return rec.job if rec is not None else None
 
 
-_STOP = object()
-
-
-class Worker:
+class Worker(Runner):
     """Run the jobs of ``queues`` (strict priority order) with up to ``concurrency`` at once.
 
     ``burst=True`` works until nothing is ready in the queues, then returns. ``run()`` blocks;
@@ -120,9 +109,7 @@ class Worker:
         self._avg_runtime = 1.0       # moving average of sync handler run time (s)
         self._seen_async = False
         self._pending_completes = 0
-        self._commit_lock = threading.Lock()
-        self._commit_queue: list[tuple[Held, Any]] = []
-        self._committing = False
+        self._completions = Completions(client, self._completions_sent)
         self._loop_ident: int | None = None
         self._stopping = threading.Event()
         self._outage_at = -1e9      # when Redis was last found unreachable (see _ride_out)
@@ -237,16 +224,28 @@ class Worker:
             with cond:
                 while not self._stopping.is_set():
                     extra = self._prefetch_now()
-                    self._low = self.concurrency - 1 if not extra else self.concurrency
+                    # refill when a slot frees; with a big prefetch, once half of what was held ran
+                    if not extra:
+                        self._low = self.concurrency - 1
+                    else:
+                        self._low = self.concurrency + (extra // 2 if extra > self.concurrency else 0)
                     if self._inflight <= self._low:
                         break
                     cond.wait()
                 free = self.concurrency + extra - self._inflight
             if self._stopping.is_set():
                 break
+            batch = self._completions.claim()
             try:
-                jobs, due = client.pop_or_due(queues, free, worker=self.name)
+                if batch:
+                    states, jobs, due = client.complete_and_pop(
+                        [(rec.job, payload) for rec, payload in batch], queues, free, worker=self.name)
+                    self._completions.done(batch, states)
+                else:
+                    jobs, due = client.pop_or_due(queues, free, worker=self.name)
             except Exception as exc:
+                if batch:
+                    self._completions.failed(batch)
                 if not is_transient(exc):
                     raise
                 self._ride_out(exc)
@@ -259,6 +258,7 @@ class Worker:
                     continue  # there may be more right now: pop again as soon as a slot is free
                 # the queues are drained (the pop dropped their wake tokens): wait for a put
             elif self.burst:
+                self._completions.idle()
                 with cond:
                     while (self._inflight or self._pending_completes) and not self._stopping.is_set():
                         cond.wait()
@@ -275,6 +275,7 @@ class Worker:
                 else:
                     idle_spins = 0
                 timeout = max_wait if due is None else min(max_wait, max(float(due), 0.01))
+                self._completions.idle()  # nobody pops soon: finished jobs are completed at once
                 client.wait_for_work(wait_queues, timeout)
             except redis.exceptions.TimeoutError:
                 continue  # the socket timed out just before BLPOP did: same as a timeout
@@ -317,6 +318,8 @@ class Worker:
             return 0
         if self.prefetch is not None:
             return self.prefetch
+        if self._avg_runtime < 0.002:
+            return max(self.concurrency, TINY_PREFETCH)  # tiny jobs: pop (and complete) in big batches
         return self.concurrency if self._avg_runtime < 0.05 else 0
 
     def _bounded_wait(self) -> float:
@@ -360,224 +363,6 @@ class Worker:
                 self._spawn(self._pool_thread, f"job-{self._pool_size}")
             self._work.put(rec)
 
-    # ------------------------------------------------------------------ running handlers
-    def _pool_thread(self) -> None:
-        get = self._work.get
-        while True:
-            rec = get()
-            if rec is _STOP:
-                return
-            _current.set(rec)
-            commit = None
-            try:
-                if rec.handler.call is None:
-                    self._settle_error(rec, None)
-                    continue
-                with self._cond:
-                    rec.started = not rec.aborted
-                if not rec.started:
-                    continue  # handed back by the shutdown before it could start
-                began = perf_counter()
-                result = rec.handler.call(rec.job)
-                self._avg_runtime = 0.9 * self._avg_runtime + 0.1 * (perf_counter() - began)
-                if inspect.isawaitable(result):
-                    result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
-            except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too
-                self._settle_error(rec, exc)
-            else:
-                commit = self._settle_return(rec, result)
-            finally:
-                _current.set(None)
-                self._finish(rec)
-            if commit is not None:
-                self._commit(commit)
-
-    def _async_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            self._spawn(self._run_loop, "asyncio")
-        return self._loop
-
-    def _run_loop(self) -> None:
-        assert self._loop is not None
-        self._loop_ident = threading.get_ident()
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
-
-    def _create_task(self, rec: Held) -> None:
-        rec.started = True
-        rec.task = asyncio.get_running_loop().create_task(self._run_async(rec))
-        if rec.aborted:
-            rec.task.cancel()
-
-    async def _run_async(self, rec: Held) -> None:
-        _current.set(rec)
-        try:
-            if rec.handler.call is None:
-                self._settle_error(rec, None)
-                return
-            result = await rec.handler.call(rec.job)
-        except asyncio.CancelledError as exc:
-            if not rec.aborted:
-                self._settle_error(rec, exc)
-        except BaseException as exc:  # noqa: BLE001
-            self._settle_error(rec, exc)
-        else:
-            self._settle_return(rec, result)
-        finally:
-            self._finish(rec)
-
-    def _settle_return(self, rec: Held, result: Any) -> tuple[Held, Any] | None:
-        """Count a handler that returned; the completion to send from this thread (a pool
-        thread), if any. On the asyncio loop the completer thread sends it instead."""
-        self.processed += 1
-        if rec.aborted or rec.job.state != RUNNING:
-            return None  # lease lost, or the handler completed/failed/retried/moved the job itself
-        with self._cond:
-            self._pending_completes += 1
-        if threading.get_ident() == self._loop_ident:
-            self._done.put((rec, result))   # never block the asyncio loop
-            return None
-        return rec, result
-
-    def _commit(self, item: tuple[Held, Any]) -> None:
-        """Complete a job from the thread that ran it (no hand-off to another thread): the first
-        thread to find no send in progress sends everything queued (one ``complete_many``) and
-        goes on while more queued up meanwhile; the others only queue theirs."""
-        with self._commit_lock:
-            self._commit_queue.append(item)
-            if self._committing:
-                return
-            self._committing = True
-        while True:
-            with self._commit_lock:
-                batch, self._commit_queue = self._commit_queue[:512], self._commit_queue[512:]
-                if not batch:
-                    self._committing = False
-                    return
-            try:
-                self._send_completions(batch)
-            except BaseException:
-                with self._commit_lock:
-                    self._committing = False
-                raise
-
-    def _settle_error(self, rec: Held, exc: BaseException | None) -> None:
-        job, handler = rec.job, rec.handler
-        if exc is not None:
-            self.failed += 1
-        if rec.aborted:
-            log.info("job %s aborted (%s); not completing it", job.jid, rec.abort_reason)
-            return
-        if isinstance(exc, LostLease):
-            log.warning("job %s lost its lease while running (%s); leaving it to its new owner", job.jid, exc)
-            return
-        if exc is not None and job.state != RUNNING:
-            log.warning("job %s raised after it was settled", job.jid, exc_info=exc)
-            return
-        try:
-            if exc is None:
-                job.fail(handler.error_group, handler.error_message)
-            elif handler.policy is not None and isinstance(exc, handler.policy.on):
-                delay = handler.policy.delay(job)
-                left = job.retry(delay=delay, group=failure_group(job.queue_name, exc),
-                                 message=f"{failure_message(exc)}\n\n{failure_traceback(exc)}")
-                if left >= 0 and 0 < delay < self.max_wait:
-                    self._nudge()  # the dispatcher may be waiting past the new due time
-            else:
-                job.fail(failure_group(job.queue_name, exc), failure_message(exc), traceback=failure_traceback(exc))
-        except Exception:
-            log.warning("could not record the failure of job %s", job.jid, exc_info=True)
-
-    def _finish(self, rec: Held) -> None:
-        with self._cond:
-            self._running.pop(rec.job.jid, None)
-            self._inflight -= 1
-            if self._inflight == self._low or self._inflight == 0:
-                self._cond.notify_all()
-
-    # ------------------------------------------------------------------ completing
-    def _complete_loop(self) -> None:
-        get, get_nowait = self._done.get, self._done.get_nowait
-        while True:
-            batch = [get()]
-            while len(batch) < 512:
-                try:
-                    batch.append(get_nowait())
-                except queue_mod.Empty:
-                    break
-            stop = any(item is _STOP for item in batch)
-            self._send_completions([i for i in batch if i is not _STOP])
-            if stop:
-                return
-
-    def _send_completions(self, batch: list[Any]) -> None:
-        pairs = [(rec.job, result) for rec, result in batch if not rec.aborted]
-        try:
-            if pairs:
-                self._complete(pairs)
-        finally:
-            with self._cond:
-                self._pending_completes -= len(batch)
-                self._cond.notify_all()
-
-    def _complete(self, pairs: list[tuple[Any, Any]]) -> None:
-        delay = 0.5
-        while True:
-            try:
-                states = self.client.complete_many(pairs)
-            except Exception as exc:
-                if not is_transient(exc):
-                    log.debug("batch complete failed; completing one by one", exc_info=True)
-                    break
-                # Redis is away: keep the results and try again for a while (the leases are no
-                # longer heartbeated; past them, the engine refuses and the jobs are run again)
-                if delay > 16:
-                    log.error("could not complete %d jobs: Redis unreachable", len(pairs), exc_info=True)
-                    return
-                log.warning("Redis unreachable while completing %d jobs; retrying in %.1fs", len(pairs), delay)
-                time.sleep(delay)
-                delay *= 2
-                continue
-            for (job, _), state in zip(pairs, states, strict=False):
-                if state != "complete":
-                    log.warning("job %s was not completed: %s (its lease went elsewhere)", job.jid, state)
-            return
-        for job, result in pairs:  # one of them could not be sent (a result JSON cannot hold?)
-            try:
-                if job.state == RUNNING:
-                    job.complete(result)
-            except (TypeError, ValueError) as exc:
-                try:
-                    job.fail(f"{job.queue_name}-{type(exc).__name__}",
-                             f"the handler's return value cannot be stored as the job's result: {exc}")
-                except Exception:
-                    log.warning("could not fail job %s", job.jid, exc_info=True)
-            except Exception:
-                log.warning("could not complete job %s", job.jid, exc_info=True)
-
-    # ------------------------------------------------------------------ abort
-    def abort(self, jid: str, reason: str) -> bool:
-        """Abort a running job: it is never completed; an async handler is cancelled."""
-        with self._cond:
-            rec = self._running.get(jid)
-        if rec is None or rec.aborted:
-            return False
-        rec.abort_reason = reason
-        rec.aborted = True
-        with contextlib.suppress(AttributeError):
-            rec.job.aborted = True
-        log.warning("job %s aborted: %s", jid, reason)
-        if rec.handler.is_async and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._cancel_task, rec)
-        return True
-
-    @staticmethod
-    def _cancel_task(rec: Held) -> None:
-        if rec.task is not None:
-            rec.task.cancel()
-
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self) -> None:
         self._stopping.set()
@@ -595,6 +380,7 @@ class Worker:
         for rec in leftover:
             self._hand_back(rec)
         self._done.put(_STOP)
+        self._completions.idle()
         with self._cond:
             end = time.monotonic() + 10
             while self._pending_completes and (left := end - time.monotonic()) > 0:
@@ -627,10 +413,6 @@ class Worker:
                             job.jid, self.shutdown_timeout, job.queue_name)
         except Exception:
             log.warning("could not hand back job %s; its lease will expire", job.jid, exc_info=True)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
 
 
 __all__ = ["JobAborted", "Worker", "checkpoint", "current_job"]

@@ -134,9 +134,15 @@ function QE.take(queue, n, out)
   end
 end
 
--- lease(queue, worker, jids, reclaimed, out): hand jobs to a worker; appends to `out`, per
--- job, its record as a flat HGETALL array followed by the fields the lease changed (state,
--- worker, expires, time): later pairs override earlier ones when the client builds the job.
+-- ROW_FIELDS: a job as pop and peek return it: the values of these record fields, in this
+-- order (missing ones as nil), so the client reads them by position (queueengine/job.py,
+-- Job.from_row). The history (21) goes out empty.
+QE.ROW_FIELDS = {'jid', 'klass', 'data', 'priority', 'queue', 'state', 'worker', 'expires', 'retries',
+  'remaining', 'time', 'tags', 'throttles', 'failure', 'exhausted', 'spawned_from_jid', 'backoff', 'reply',
+  'result', 'scheduled', 'history', 'hn'}
+
+-- lease(queue, worker, jids, reclaimed, out): hand jobs to a worker; appends to `out` one
+-- row (ROW_FIELDS) per job, as the lease left it.
 function QE.lease(queue, worker, jids, reclaimed, out)
   if #jids == 0 then return end
   local expires = QE.now + QE.heartbeat_for(queue)
@@ -148,23 +154,15 @@ function QE.lease(queue, worker, jids, reclaimed, out)
   local waits, lockargs = {}, {}
   for _, jid in ipairs(jids) do
     local key = QE.kj(jid)
-    local raw = redis.call('HGETALL', key)
-    if #raw > 0 then
-      local t, h, hn
-      for i = 1, #raw, 2 do
-        local f = raw[i]
-        if f == 'time' then t = raw[i + 1] elseif f == 'history' then h = raw[i + 1] elseif f == 'hn' then hn = raw[i + 1] end
-      end
-      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(t) or QE.now) end
-      h, hn = QE.history_add(h, hn, hist)
+    local row = redis.call('HMGET', key, unpack(QE.ROW_FIELDS))
+    if row[1] then
+      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(row[11]) or QE.now) end
+      local h, hn = QE.history_add(row[21] or nil, row[22] or nil, hist)
       redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows,
         'history', h, 'hn', hn)
       redis.call(QE.spub(), events, '{"e":"popped","jid":' .. cjson.encode(jid) .. tail)
-      local n = #raw
-      raw[n + 1] = 'state'; raw[n + 2] = 'running'; raw[n + 3] = 'worker'; raw[n + 4] = worker
-      raw[n + 5] = 'expires'; raw[n + 6] = exps; raw[n + 7] = 'time'; raw[n + 8] = QE.nows
-      raw[n + 9] = 'grace'; raw[n + 10] = ''
-      out[#out + 1] = raw
+      row[6], row[7], row[8], row[11], row[21], row[22] = 'running', worker, exps, QE.nows, '', hn
+      out[#out + 1] = row
       lockargs[#lockargs + 1] = exps; lockargs[#lockargs + 1] = jid
     end
   end
@@ -203,8 +201,8 @@ function QE.pop_queue(queue, worker, want, out)
 end
 
 -- pop(worker, count, queue...) -> [now, due, job...]: strict priority over the queues (fills
--- from the first queue, then the next; paused queues give nothing). Each job is a flat array
--- (see lease). due: '' when the pop filled count or nothing is pending in the queues it
+-- from the first queue, then the next; paused queues give nothing). Each job is a row (see
+-- ROW_FIELDS). due: '' when the pop filled count or nothing is pending in the queues it
 -- looked at, else the seconds (string) until one of them may have more (0: now). A queue it
 -- drained loses its wake tokens.
 function QE.cmd_pop(args)
@@ -233,7 +231,7 @@ function QE.cmd_pop(args)
   return out
 end
 
--- peek(queue, count) -> [job...] flat record arrays of the next waiting jobs (spawns due
+-- peek(queue, count) -> [job...] rows (ROW_FIELDS) of the next waiting jobs (spawns due
 -- recurring jobs and promotes due scheduled ones first, bounded by count; no lease changes).
 function QE.cmd_peek(queue, count)
   QE.name(queue, 'queue')
@@ -243,8 +241,8 @@ function QE.cmd_peek(queue, count)
   QE.promote(queue, count)
   local out = {}
   for _, jid in ipairs(redis.call('ZRANGE', QE.kq(queue, 'work'), 0, count - 1)) do
-    local raw = redis.call('HGETALL', QE.kj(jid))
-    if #raw > 0 then out[#out + 1] = raw end
+    local row = redis.call('HMGET', QE.kj(jid), unpack(QE.ROW_FIELDS))
+    if row[1] then row[21] = ''; out[#out + 1] = row end
   end
   return out
 end
