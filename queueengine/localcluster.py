@@ -351,8 +351,9 @@ class LocalSentinel:
         primary = self.primary()
         return next(s for s in self.servers if s is not primary)
 
-    def wait_replicated(self, timeout: float = 30.0) -> None:
-        """Wait until the replica's link is up and it has every write the primary has."""
+    def wait_replicated(self, timeout: float = 30.0, exact: bool = True) -> None:
+        """Wait until the replica's link to the primary is up (a full sync done) and, when
+        ``exact``, it has every write the primary has (only certain while writes are paused)."""
         def caught_up() -> bool:
             primary, replica = self.primary(), self.replica()
             p, r = _conn(primary.port), _conn(replica.port)
@@ -360,6 +361,8 @@ class LocalSentinel:
                 rinfo = r.info("replication")
                 if rinfo.get("master_link_status") != "up" or int(rinfo.get("master_port", 0)) != primary.port:
                     return False
+                if not exact:
+                    return True
                 return int(p.info("replication")["master_repl_offset"]) == int(rinfo["slave_repl_offset"])
             finally:
                 p.close()
@@ -367,7 +370,7 @@ class LocalSentinel:
 
         wait_until(caught_up, timeout, "the replica did not catch up with the primary")
 
-    def failover(self, timeout: float = 30.0) -> EmbeddedRedis:
+    def failover(self, timeout: float = 60.0) -> EmbeddedRedis:
         """A planned failover through Sentinel; returns the new primary.
 
         Writes are paused on the old primary (``CLIENT PAUSE ... WRITE``) until the replica has
@@ -375,7 +378,8 @@ class LocalSentinel:
         primary's clients are disconnected so they reconnect (through Sentinel) to the new one.
         Nothing acknowledged is lost.
         """
-        # Sentinel only promotes a replica it has a fresh, connected view of
+        # Sentinel only promotes a replica it has a fresh, connected view of (after a full sync)
+        self.wait_replicated(timeout, exact=False)
         wait_until(self._sentinels_ready, timeout, "Sentinel did not see a good replica to promote")
         old = self.primary()
         new = self.replica()
@@ -404,16 +408,17 @@ class LocalSentinel:
             with contextlib.suppress(redis.RedisError):
                 conn.execute_command("CLIENT", "UNPAUSE")
             conn.close()
-        self.wait_replicated(timeout)
+        self.wait_replicated(timeout, exact=False)
         return new
 
-    def restart_primary(self, timeout: float = 30.0) -> EmbeddedRedis:
+    def restart_primary(self, timeout: float = 120.0) -> EmbeddedRedis:
         """Restart the primary on its port and data directory (``SHUTDOWN``, which writes its
-        AOF, then start it again as the primary); wait until the replica is back in sync."""
+        AOF, then start it again as the primary); wait until the replica is linked again (a full
+        sync: the replication id does not survive a restart from the AOF)."""
         primary = self.primary()
         primary.extra_args = _without_replicaof(primary.extra_args)
         primary.restart(timeout)
-        self.wait_replicated(timeout)
+        self.wait_replicated(timeout, exact=False)
         return primary
 
     def pause(self, seconds: float, how: str = "sleep") -> None:

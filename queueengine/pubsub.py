@@ -94,6 +94,11 @@ class Subscriber:
         """How many times the connection was lost (and re-established) so far."""
         return self._plan.reconnects
 
+    @property
+    def subscribed(self) -> bool:
+        """True while a confirmed subscription is open (False while it is away, reconnecting)."""
+        return self._ps is not None
+
     def _open(self) -> Any:
         plan = self._plan
         if self._ps is None:
@@ -216,6 +221,11 @@ class AsyncSubscriber:
     def reconnects(self) -> int:
         """How many times the connection was lost (and re-established) so far."""
         return self._plan.reconnects
+
+    @property
+    def subscribed(self) -> bool:
+        """True while a confirmed subscription is open (False while it is away, reconnecting)."""
+        return self._ps is not None
 
     async def _open(self) -> Any:
         plan = self._plan

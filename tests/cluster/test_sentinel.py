@@ -179,3 +179,25 @@ def test_a_raw_connection_follows_sentinel_too(sentinel_pair: LocalSentinel) -> 
     finally:
         raw.disconnect()
         main.close()
+
+
+async def test_asyncio_clients_go_through_sentinel(sentinel_pair: LocalSentinel, sentinel_client: Client) -> None:
+    """``await_result`` and ``alisten`` resolve the primary through Sentinel too."""
+    import asyncio
+
+    q = sentinel_client.queues["q"]
+    events = sentinel_client.events.alisten()
+    first = asyncio.ensure_future(events.__anext__())
+    deadline = time.monotonic() + 10
+    while not first.done() and time.monotonic() < deadline:   # until the listener is subscribed
+        q.put("k", {})
+        await asyncio.wait([first], timeout=0.2)
+    assert first.done() and first.result().name == "put"
+    r = sentinel_client.queues["r"]
+    jid = r.put("k", {}, reply=True)
+    waiter = asyncio.ensure_future(sentinel_client.await_result(jid, timeout=10))
+    job = await asyncio.to_thread(r.pop)
+    assert job is not None and job.jid == jid
+    await asyncio.to_thread(job.complete, {"ok": True})
+    assert await waiter == {"ok": True}
+    await events.aclose()
