@@ -72,9 +72,11 @@ def dashboard_url(dashboard_env: dict[str, str], tmp_path_factory: pytest.TempPa
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless."""
+    """Debian's Chromium, headless. Module-scoped: Playwright's sync API keeps an event loop
+    running in the main thread while it is open, which would break every asyncio test that
+    runs after the browser tests."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/system_packages.sh does)")
     from playwright.sync_api import sync_playwright
@@ -87,7 +89,7 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def login_state(browser: Any, dashboard_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Log in once through the admin login form; later pages reuse the session cookie."""
     context = browser.new_context()
