@@ -19,11 +19,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from jobadmin.live import LiveApplication  # noqa: E402
 from jobadmin.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+# LiveApplication starts the dashboard's live bridge with the app and stops it cleanly.
+application = LiveApplication(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
-)
+))

@@ -352,3 +352,65 @@ async def shutdown() -> None:
 def live_enabled() -> bool:
     """Live updates are on unless QUEUEENGINE["LIVE"] is False."""
     return bool(conf._user().get("LIVE", True))
+
+
+class LiveApplication:
+    """Wraps the project's ASGI application so the bridge starts with it and stops cleanly.
+
+    With a server that speaks the ASGI lifespan protocol (uvicorn, hypercorn) the bridges of
+    every configured namespace start at ``lifespan.startup`` and stop at ``lifespan.shutdown``.
+    daphne does not send lifespan events: there the bridges start on the first request of any
+    kind and stop when the Twisted reactor shuts down.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._started = False
+
+    async def _start(self) -> None:
+        if self._started or not live_enabled():
+            return
+        self._started = True
+        for namespace in conf.namespaces():
+            await bridge_for(namespace)
+        _stop_with_reactor()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        await self._start()
+                    except Exception as exc:  # Redis away at start-up: the bridge retries on its own
+                        log.warning("live bridge did not start: %s", exc)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await shutdown()
+                    self._started = False
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if not self._started:
+            try:
+                await self._start()
+            except Exception as exc:
+                self._started = False
+                log.warning("live bridge did not start: %s", exc)
+        await self.app(scope, receive, send)
+
+
+def _stop_with_reactor() -> None:
+    """Under daphne, stop the bridges before the reactor shuts down (no lifespan there)."""
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    try:
+        from twisted.internet import defer, reactor
+
+        def stop() -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[attr-defined]
+    except Exception:
+        log.debug("could not hook the reactor's shutdown", exc_info=True)

@@ -262,3 +262,31 @@ async def test_sampler_pushes_what_no_event_announces(django_user_model: Any, qe
             stalled = job.jid in await comm.receive_from()
     assert stalled, "the stalled job never appeared"
     await comm.disconnect()
+
+
+async def test_bridge_starts_and_stops_with_the_asgi_app(qe: Client, redis_conn: redis.Redis) -> None:
+    """Under a lifespan-speaking server the bridge starts at startup (before any tab) and stops,
+    giving up its subscription and its leadership, at shutdown."""
+    from asgiref.testing import ApplicationCommunicator
+
+    from jobadmin.live import LiveApplication
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("lifespan must not reach the wrapped app")
+
+    app = LiveApplication(inner)
+    comm = ApplicationCommunicator(app, {"type": "lifespan"})
+    await comm.send_input({"type": "lifespan.startup"})
+    assert (await comm.receive_output(timeout=5))["type"] == "lifespan.startup.complete"
+    bridge = await live.bridge_for("test")
+    await asyncio.wait_for(bridge.listening.wait(), 5)
+    await asyncio.wait_for(bridge.ready.wait(), 5)
+    assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 1
+    assert redis_conn.get(qe.keys.key("dash:live-leader")) is not None
+    await comm.send_input({"type": "lifespan.shutdown"})
+    assert (await comm.receive_output(timeout=5))["type"] == "lifespan.shutdown.complete"
+    deadline = time.monotonic() + 5
+    while redis_conn.pubsub_numsub(qe.keys.events)[0][1] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 0
+    assert redis_conn.get(qe.keys.key("dash:live-leader")) is None
