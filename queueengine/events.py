@@ -132,6 +132,10 @@ class Events:
         finally:
             await sub.aclose()
 
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """``async for event in client.events``: the same as ``alisten()``."""
+        return self.alisten()
+
     def subscribe(self, callback: Callable[[Event], Any], names: tuple[str, ...] | None = None) -> Subscription:
         """Call ``callback(event)`` from a background thread for each event (filtered by
         ``names`` when given); returns a Subscription with ``stop()``."""

@@ -268,6 +268,10 @@ class Job:
         """
         d = "" if delay is None else repr(_args.number(delay, "delay"))
         g = _args.name(group, "group") if group is not None else ""
+        if message is not None and not isinstance(message, str):
+            from queueengine.exceptions import InvalidArgument
+
+            raise InvalidArgument(f"message must be a string, got {message!r}")
         left = int(
             self.client._call(
                 "retry", self.jid, self.queue_name, self.holder, d, g, message or ""

@@ -104,8 +104,12 @@ function QE.number(v, name, min)
   return n
 end
 
--- integer(v, name, min, max): a whole number in [min, max].
+-- integer(v, name, min, max): a whole number in [min, max] (never beyond +-(10^14 - 1): such
+-- a number still reaches Redis as digits, not as 1e+14).
+local INT_LIMIT = 99999999999999
 function QE.integer(v, name, min, max)
+  if min == nil or min < -INT_LIMIT then min = -INT_LIMIT end
+  if max == nil or max > INT_LIMIT then max = INT_LIMIT end
   local n = tonumber(v)
   if n == nil or not is_finite(n) or n ~= math.floor(n) then
     error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a whole number, got ' .. tostring(v), 2)
@@ -135,7 +139,9 @@ function QE.json(v, name, kind)
   if not ok then
     error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be valid JSON', 2)
   end
-  if kind ~= nil and type(decoded) ~= 'table' then
+  if kind ~= nil and (type(decoded) ~= 'table'
+      or (kind == 'object' and #decoded > 0)                             -- a non-empty array
+      or (kind == 'array' and #decoded == 0 and next(decoded) ~= nil)) then  -- an object with keys
     error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a JSON ' .. kind, 2)
   end
   return decoded

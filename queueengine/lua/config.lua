@@ -50,7 +50,7 @@ end
 
 -- config.get([name]) -> value string | nil, or (no name) JSON object of every option.
 function QE.config_get(name)
-  if name ~= nil and name ~= '' then return QE.config(name) end
+  if name ~= nil and name ~= '' then return QE.config(QE.name(name, 'option')) end
   QE.config('heartbeat')
   local all = {}
   for k, v in pairs(QE.config_defaults) do all[k] = v end

@@ -263,6 +263,7 @@ function QE.cmd_timeout(jids)
     QE.history(jid, 'timed-out', {worker = j.worker}, j)
     local ev = QE.event('lock_lost', jid, j.queue, {worker = j.worker, reason = 'timeout'})
     QE.to_worker(j.worker, ev)
+    QE.wake(j.queue)   -- an idle worker reclaims it now, not at its next timed look
   end
   return 'OK'
 end

@@ -247,6 +247,9 @@ function QE.cmd_recur(a)
   local backlog = QE.integer(a[13] ~= '' and a[13] or 0, 'backlog', 0, 1000000)
   local throttles = QE.names(a[14] ~= '' and a[14] or '[]', 'throttles')
   local backoff = QE.parse_backoff(a[15])
+  if redis.call('EXISTS', QE.kj(jid)) == 1 then   -- Qless #178: a template and a job shared a jid
+    QE.raise('DuplicateJob', 'jid ' .. jid .. ' is a job already; a recurring template needs a jid of its own')
+  end
   local key = QE.kr(jid)
   local old = QE.hgetall(key)
   if old ~= nil and old.queue ~= queue then redis.call('ZREM', QE.kq(old.queue, 'recur'), jid) end

@@ -28,10 +28,10 @@ end
 -- workers() -> [{name, jobs, stalled, last_seen, info}] most recently seen first
 -- workers(name) -> {jobs:[jid], stalled:[jid], info, last_seen|null}
 function QE.cmd_workers(name)
+  if name ~= nil and name ~= '' then QE.name(name, 'worker') end
   QE.prune_workers(QE.batch())
   local now = QE.nows
   if name ~= nil and name ~= '' then
-    QE.name(name, 'worker')
     local key = QE.kw(name)
     local seen = redis.call('ZSCORE', QE.k('workers'), name)
     return '{"jobs":' .. QE.list_json(redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf'))

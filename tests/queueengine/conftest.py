@@ -12,13 +12,31 @@ from queueengine import Client
 from queueengine.testing import ManualClock
 
 
-def snapshot(conn: redis.Redis) -> dict[bytes, bytes | None]:
-    """Every key of the database with its DUMP (so any change shows up)."""
-    return {k: conn.dump(k) for k in sorted(conn.keys("*"))}
+def _content(conn: redis.Redis, key: bytes) -> Any:
+    kind = conn.type(key)
+    if kind == b"hash":
+        value: Any = sorted(conn.hgetall(key).items())
+    elif kind == b"list":
+        value = conn.lrange(key, 0, -1)
+    elif kind == b"set":
+        value = sorted(conn.smembers(key))
+    elif kind == b"zset":
+        value = conn.zrange(key, 0, -1, withscores=True)
+    elif kind == b"string":
+        value = conn.get(key)
+    else:
+        value = conn.dump(key)
+    return kind, value, conn.ttl(key) > 0
+
+
+def snapshot(conn: redis.Redis) -> dict[bytes, Any]:
+    """Every key of the database with its type, content and whether it has a TTL (so any change
+    shows up; a DUMP would also differ when only a hash table's internal order changed)."""
+    return {k: _content(conn, k) for k in sorted(conn.keys("*"))}
 
 
 @pytest.fixture
-def snap(redis_conn: redis.Redis) -> Callable[[], dict[bytes, bytes | None]]:
+def snap(redis_conn: redis.Redis) -> Callable[[], dict[bytes, Any]]:
     """``snap()`` -> a snapshot of the test database."""
     return lambda: snapshot(redis_conn)
 

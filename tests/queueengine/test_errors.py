@@ -158,25 +158,3 @@ def test_put_fuzz(engine: Client, redis_conn, delay, priority, retries, tags, de
         job = engine.jobs[jid]
         assert job.priority == priority and job.original_retries == retries
         job.cancel()
-
-
-raw_args = st.lists(st.one_of(st.text(max_size=6), st.integers(-5, 5).map(str),
-                              st.sampled_from(["", "[]", "{}", "null", "testing", "worker", "j1"])),
-                    max_size=8)
-commands = st.sampled_from(["put", "pop", "peek", "complete", "fail", "retry", "heartbeat", "cancel",
-                            "depends", "priority", "tag", "track", "failed", "unfail", "jobs", "recur",
-                            "recur.update", "log", "timeout", "config.set", "throttle.set", "stats"])
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(command=commands, args=raw_args)
-def test_lua_fuzz_fails_cleanly(engine: Client, q, redis_conn, command: str, args: list[str]) -> None:
-    # any call either works or raises a typed error leaving the keyspace untouched
-    if not redis_conn.exists(engine.keys.job("j1")):
-        q.put("k", {}, jid="j1")
-    before = snapshot(redis_conn)
-    try:
-        engine(command, *args)
-    except QueueEngineError as exc:
-        assert type(exc).__name__ != "ScriptError", exc
-        assert snapshot(redis_conn) == before, (command, args, exc)

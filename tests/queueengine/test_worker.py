@@ -306,11 +306,15 @@ def test_timeout_aborts_an_async_job_by_cancelling_its_task(
         client: Client, other: Client, redis_conn: redis.Redis, start_worker: Callable[..., Worker]) -> None:
     started, aborted = key(), key()
     jid = client.queues["q"].put("tests.jobfixtures.async_until_aborted", {"started": started, "aborted": aborted})
-    start_worker(["q"])
+    start_worker(["q"], shutdown_timeout=1)
     blpop(redis_conn, started)
     other.jobs[jid].timeout()
     assert blpop(redis_conn, aborted) == "CancelledError"
     assert other.jobs[jid].state != "complete"
+    # the timeout woke the worker: the job is leased again at once, without spending a retry
+    blpop(redis_conn, started)
+    job = other.jobs[jid]
+    assert job.state == "running" and job.retries_left == job.original_retries
 
 
 def test_background_heartbeats_keep_a_long_job_alive(client: Client, other: Client, redis_conn: redis.Redis,

@@ -279,10 +279,9 @@ def test_worker_rides_out_a_redis_restart(tmp_path: Path) -> None:
         server.stop()
         time.sleep(1.5)  # Redis is away; the worker keeps trying
         EmbeddedRedis(tmp_path / "redis", port=server.port, appendonly=True).start()
-        fresh = Client.from_url(url, namespace=NS, worker_name="tester2")  # the test's own pool went stale
-        second = fresh.queues["q"].put("tests.jobfixtures.record_start", {"started": started}, reply=True)
-        assert fresh.wait(second, timeout=20) == "ok"
-        fresh.close()
+        # the same client: its pool and reply inbox reconnect by themselves
+        second = client.queues["q"].put("tests.jobfixtures.record_start", {"started": started}, reply=True)
+        assert client.wait(second, timeout=20) == "ok"
         assert conn.llen(started) == 2
     finally:
         worker.stop()
