@@ -14,7 +14,8 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     q:<q>:recur               zset   template jid -> next spawn time
     q:<q>:throttled           zset   jid -> its work score (waiting for a throttle slot)
     q:<q>:wake                list   wake tokens for idle workers (BLPOP; capped at 64)
-    j:<jid>                   hash   job record; history: field history (one JSON per line), hn
+    j:<jid>                   hash   job record (field history: its first history entry)
+    j:<jid>:history           list   JSON history entries {when, what, ...} after the first
     j:<jid>:dependencies      set    jids this job waits on
     j:<jid>:dependents        set    jids waiting on this job
     r:<jid>                   hash   recurring template
@@ -85,6 +86,10 @@ class Keys:
     def job(self, jid: str) -> str:
         """The job record hash."""
         return f"{self.prefix}j:{jid}"
+
+    def history(self, jid: str) -> str:
+        """The job's history after its first entry (which is in the record)."""
+        return f"{self.prefix}j:{jid}:history"
 
     def recurring(self, jid: str) -> str:
         """A recurring template hash."""

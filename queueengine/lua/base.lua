@@ -23,7 +23,8 @@
 --   P.."q:<q>:recur"          zset   template jid -> next spawn time
 --   P.."q:<q>:throttled"      zset   jid -> its work score (waiting for a throttle slot)
 --   P.."q:<q>:wake"           list   wake tokens for blocked workers (capped at 64)
---   P.."j:<jid>"              hash   job record (history: fields history, one JSON entry per line, and hn)
+--   P.."j:<jid>"              hash   job record (field history: its first history entry)
+--   P.."j:<jid>:history"      list   JSON history entries {when, what, ...} after the first
 --   P.."j:<jid>:dependencies" set    jids this job waits on
 --   P.."j:<jid>:dependents"   set    jids waiting on this job
 --   P.."r:<jid>"              hash   recurring template
@@ -68,7 +69,7 @@ QE.cmd = '?'
 function QE.k(name) return PREFIX .. name end
 function QE.kq(queue, sub) return PREFIX .. 'q:' .. queue .. ':' .. sub end
 function QE.kj(jid) return PREFIX .. 'j:' .. jid end
-function QE.kjh(jid) return PREFIX .. 'j:' .. jid .. ':history' end   -- records from before 0.2 only
+function QE.kjh(jid) return PREFIX .. 'j:' .. jid .. ':history' end
 function QE.kjdeps(jid) return PREFIX .. 'j:' .. jid .. ':dependencies' end
 function QE.kjdents(jid) return PREFIX .. 'j:' .. jid .. ':dependents' end
 function QE.kr(jid) return PREFIX .. 'r:' .. jid end

@@ -21,7 +21,6 @@ end
 
 -- the fields complete/heartbeat need: checks, lease structures, stats, reply, dependents
 QE.DONE_FIELDS = {'state', 'worker', 'queue', 'expires', 'time', 'reply', 'inbox', 'throttles', 'dents',
-  'history', 'hn',
   'failure', 'exhausted', 'grace', 'retries', 'priority'}
 QE.BEAT_FIELDS = {'state', 'worker', 'queue', 'expires', 'grace'}
 
@@ -72,20 +71,20 @@ function QE.job_json(j, full)
     s = s .. ',"tracked":' .. (redis.call('ZSCORE', QE.k('tracked'), jid) and 'true' or 'false')
       .. ',"dependencies":' .. QE.list_json(redis.call('SMEMBERS', QE.kjdeps(jid)))
       .. ',"dependents":' .. QE.list_json(redis.call('SMEMBERS', QE.kjdents(jid)))
-    local hist
-    if j.history ~= nil and j.history ~= '' then
-      hist = (string.gsub(j.history, '\n', ','))
-    else
-      hist = table.concat(redis.call('LRANGE', QE.kjh(jid), 0, -1), ',')   -- a record from before 0.2
+    local rest = table.concat(redis.call('LRANGE', QE.kjh(jid), 0, -1), ',')
+    local hist = rest
+    if j.history ~= nil and j.history ~= '' then   -- (records from before keep all in the list)
+      hist = rest ~= '' and (j.history .. ',' .. rest) or j.history
     end
     s = s .. ',"history":[' .. hist .. ']'
   end
   return s .. '}'
 end
 
--- History lives in the job record: field `history` holds the entries, one JSON object per
--- line (JSON text never contains a raw newline), field `hn` their number. A transition that
--- writes the record anyway adds its entry in the same HSET (no extra call, no extra key).
+-- History: a job's first entry (its put) lives in its record, field `history`, written by the
+-- put's own HSET; the later entries in the list j:<jid>:history, which keeps the newest
+-- max-job-history - 1 (Qless: history = first entry + newest max-job-history - 1). A waiting
+-- job is then one small hash (no list key), and a record stays a compact listpack hash.
 
 -- history_entry(what, extra) -> the JSON text of {when, what, ...extra}
 function QE.history_entry(what, extra)
@@ -97,48 +96,20 @@ function QE.history_entry(what, extra)
   return e .. '}'
 end
 
--- history_add(h, n, entry) -> (new history text, new count as text): append one entry to a
--- history `h` of `n` entries; past max-job-history the first entry stays and the oldest of the
--- others go (Qless: history = first entry + newest max-job-history - 1).
-function QE.history_add(h, n, entry)
-  n = tonumber(n) or 0
-  if h == nil or h == '' or n <= 0 then return entry, '1' end
-  h = h .. '\n' .. entry
-  n = n + 1
-  if n <= 2 then return h, tostring(n) end
+-- history(jid, what, extra): append {when, what, ...extra} to a job's history.
+function QE.history(jid, what, extra)
+  QE.history_raw(jid, QE.history_entry(what, extra))
+end
+
+-- history_raw(jid, entry_json): append a ready-made entry (after the first: see above).
+function QE.history_raw(jid, e)
+  local key = QE.kjh(jid)
+  local n = redis.call('RPUSH', key, e)
+  if n <= 1 then return end
   local cap = QE.confnum('max-job-history', 100)
-  if cap > 0 and n > cap then
-    local first = string.find(h, '\n', 1, true)
-    local q = first
-    for _ = 1, n - cap do
-      q = string.find(h, '\n', q + 1, true)
-      if q == nil then break end
-    end
-    if q == nil then h = string.sub(h, 1, first - 1) else h = string.sub(h, 1, first - 1) .. string.sub(h, q) end
-    n = cap
+  if cap > 0 and n > cap - 1 then
+    if cap == 1 then redis.call('DEL', key) else redis.call('LTRIM', key, -(cap - 1), -1) end
   end
-  return h, tostring(n)
-end
-
--- history(jid, what, extra, j): append {when, what, ...extra} to a job's history. j: the
--- job's record when the caller holds it (its history fields are then used and updated),
--- else they are read. One HSET.
-function QE.history(jid, what, extra, j)
-  QE.history_raw(jid, QE.history_entry(what, extra), j)
-end
-
--- history_raw(jid, entry_json, j): the same with a ready-made entry.
-function QE.history_raw(jid, e, j)
-  local h, n
-  if j ~= nil then
-    h, n = j.history, j.hn
-  else
-    local v = redis.call('HMGET', QE.kj(jid), 'history', 'hn')
-    h, n = v[1] or nil, v[2] or nil
-  end
-  h, n = QE.history_add(h, n, e)
-  redis.call('HSET', QE.kj(jid), 'history', h, 'hn', n)
-  if j ~= nil then j.history, j.hn = h, n end
 end
 
 -- ---------------------------------------------------------------- indexes
@@ -333,7 +304,7 @@ end
 function QE.fail_job(jid, j, failure, exhausted)
   local queue = j.queue
   QE.unplace(jid, j)
-  QE.history(jid, 'failed', {worker = failure.worker, group = failure.group}, j)
+  QE.history(jid, 'failed', {worker = failure.worker, group = failure.group})
   QE.stat_incr(queue, 'failures', 1)
   QE.stat_incr(queue, 'failed', 1)
   local fjson = cjson.encode(failure)

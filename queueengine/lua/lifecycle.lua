@@ -29,12 +29,12 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
     return 'complete'
   end
   QE.unlease(jid, j)
-  QE.history(jid, 'done', {worker = worker}, j)
+  QE.history(jid, 'done', {worker = worker})
   QE.stat_sample('run', queue, {QE.now - (tonumber(j.time) or QE.now)})
   local key = QE.kj(jid)
   do
     QE.register_queue(nextq)
-    QE.history(jid, 'put', {queue = nextq}, j)
+    QE.history(jid, 'put', {queue = nextq})
     local state
     local live = QE.add_dependencies(jid, deps)
     local sched = ''
@@ -58,7 +58,7 @@ end
 -- samples (recorded by the caller). wjson: the worker name as JSON.
 function QE.finish(jid, j, worker, queue, result, runs, wjson)
   QE.unlease(jid, j)
-  local h, hn = QE.history_add(j.history, j.hn, '{"when":' .. QE.nows .. ',"what":"done","worker":' .. wjson .. '}')
+  QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"done","worker":' .. wjson .. '}')
   local run = QE.now - (tonumber(j.time) or QE.now)
   if runs == nil then
     QE.stat_sample('run', queue, {run})
@@ -68,8 +68,7 @@ function QE.finish(jid, j, worker, queue, result, runs, wjson)
     list[#list + 1] = run
   end
   local key = QE.kj(jid)
-  redis.call('HSET', key, 'state', 'complete', 'worker', '', 'expires', '0', 'time', QE.nows, 'result', result,
-    'history', h, 'hn', hn)
+  redis.call('HSET', key, 'state', 'complete', 'worker', '', 'expires', '0', 'time', QE.nows, 'result', result)
   if (j.failure and j.failure ~= '') or (j.exhausted and j.exhausted ~= '') or (j.grace and j.grace ~= '') then
     redis.call('HSET', key, 'failure', '', 'exhausted', '', 'grace', '')
   end
@@ -202,7 +201,7 @@ function QE.cmd_retry(jid, queue, worker, delay, group, message)
   local state = QE.enqueue(jid, queue, tonumber(j.priority) or 0, delay)
   QE.register_queue(queue)
   redis.call('HSET', key, 'state', state, 'worker', '', 'expires', 0, 'time', QE.nows)
-  QE.history(jid, 'retried', {worker = worker, delay = delay}, j)
+  QE.history(jid, 'retried', {worker = worker, delay = delay})
   QE.event('retried', jid, queue, {worker = worker, remaining = remaining, delay = delay})
   return remaining
 end
@@ -238,7 +237,7 @@ function QE.cmd_release(jid, worker)
   QE.enqueue(jid, j.queue, tonumber(j.priority) or 0, 0, 0)
   redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'worker', '', 'expires', 0, 'grace', '',
     'timedout', '', 'time', QE.nows)
-  QE.history(jid, 'released', {worker = worker}, j)
+  QE.history(jid, 'released', {worker = worker})
   QE.event('released', jid, j.queue, {worker = worker})
   return 'waiting'
 end
@@ -260,7 +259,7 @@ function QE.cmd_timeout(jids)
     redis.call('ZADD', QE.kq(j.queue, 'locks'), QE.nows, jid)
     if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), QE.nows, jid) end
     redis.call('HSET', QE.kj(jid), 'expires', QE.nows, 'grace', '1', 'timedout', '1')
-    QE.history(jid, 'timed-out', {worker = j.worker}, j)
+    QE.history(jid, 'timed-out', {worker = j.worker})
     local ev = QE.event('lock_lost', jid, j.queue, {worker = j.worker, reason = 'timeout'})
     QE.to_worker(j.worker, ev)
     QE.wake(j.queue)   -- an idle worker reclaims it now, not at its next timed look

@@ -71,7 +71,7 @@ function QE.reclaim(queue, n, out)
       redis.call('HSET', key, 'grace', '1', 'expires', until_)
       redis.call('ZADD', locks, until_, jid)
       if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), until_, jid) end
-      QE.history(jid, 'timed-out', {worker = j.worker}, j)
+      QE.history(jid, 'timed-out', {worker = j.worker})
       QE.stat_incr(queue, 'retries', 1)
       local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
       QE.to_worker(j.worker, ev)
@@ -79,7 +79,7 @@ function QE.reclaim(queue, n, out)
     else
       local timedout = j.timedout == '1'
       if grace <= 0 and not timedout then
-        QE.history(jid, 'timed-out', {worker = j.worker}, j)
+        QE.history(jid, 'timed-out', {worker = j.worker})
         QE.stat_incr(queue, 'retries', 1)
         local ev = QE.event('lock_lost', jid, queue, {worker = j.worker, reason = 'stalled'})
         QE.to_worker(j.worker, ev)
@@ -136,10 +136,10 @@ end
 
 -- ROW_FIELDS: a job as pop and peek return it: the values of these record fields, in this
 -- order (missing ones as nil), so the client reads them by position (queueengine/job.py,
--- Job.from_row). The history (21) goes out empty.
+-- Job.from_row).
 QE.ROW_FIELDS = {'jid', 'klass', 'data', 'priority', 'queue', 'state', 'worker', 'expires', 'retries',
   'remaining', 'time', 'tags', 'throttles', 'failure', 'exhausted', 'spawned_from_jid', 'backoff', 'reply',
-  'result', 'scheduled', 'history', 'hn'}
+  'result', 'scheduled'}
 
 -- lease(queue, worker, jids, reclaimed, out): hand jobs to a worker; appends to `out` one
 -- row (ROW_FIELDS) per job, as the lease left it.
@@ -157,11 +157,10 @@ function QE.lease(queue, worker, jids, reclaimed, out)
     local row = redis.call('HMGET', key, unpack(QE.ROW_FIELDS))
     if row[1] then
       if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(row[11]) or QE.now) end
-      local h, hn = QE.history_add(row[21] or nil, row[22] or nil, hist)
-      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows,
-        'history', h, 'hn', hn)
+      redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows)
+      QE.history_raw(jid, hist)
       redis.call(QE.spub(), events, '{"e":"popped","jid":' .. cjson.encode(jid) .. tail)
-      row[6], row[7], row[8], row[11], row[21], row[22] = 'running', worker, exps, QE.nows, '', hn
+      row[6], row[7], row[8], row[11] = 'running', worker, exps, QE.nows
       out[#out + 1] = row
       lockargs[#lockargs + 1] = exps; lockargs[#lockargs + 1] = jid
     end
@@ -242,7 +241,7 @@ function QE.cmd_peek(queue, count)
   local out = {}
   for _, jid in ipairs(redis.call('ZRANGE', QE.kq(queue, 'work'), 0, count - 1)) do
     local row = redis.call('HMGET', QE.kj(jid), unpack(QE.ROW_FIELDS))
-    if row[1] then row[21] = ''; out[#out + 1] = row end
+    if row[1] then out[#out + 1] = row end
   end
   return out
 end

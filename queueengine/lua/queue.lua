@@ -113,10 +113,9 @@ function QE.do_put(worker, s, work)
   local tags_json = '[]'
   if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
   local qjson = s.qjson or cjson.encode(queue)
-  local h, hn = QE.history_add(old and old.history, old and old.hn,
-    '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
+  local hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
   local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority_s, 'state', state,
-    'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows, 'history', h, 'hn', hn}
+    'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows}
   if old ~= nil then
     local more = {'tags', tags_json, 'worker', '', 'expires', '0',
       'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
@@ -132,7 +131,9 @@ function QE.do_put(worker, s, work)
     if sched ~= '' then f[#f + 1] = 'scheduled'; f[#f + 1] = sched end
     if s.backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = s.backoff end
   end
+  if old == nil then f[#f + 1] = 'history'; f[#f + 1] = hist end   -- a job's first entry
   redis.call('HSET', key, unpack(f))
+  if old ~= nil then QE.history_raw(jid, hist) end
   for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
     QE.event('moved', jid, queue, {from = old.queue, state = state})
@@ -328,7 +329,7 @@ function QE.cmd_unfail(queue, group, count)
       redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(j.priority) or 0, QE.next_seq()), jid)
       redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'queue', queue, 'worker', '', 'expires', 0,
         'remaining', j.retries, 'time', QE.nows, 'exhausted', '')
-      QE.history(jid, 'put', {queue = queue}, j)
+      QE.history(jid, 'put', {queue = queue})
       QE.event('put', jid, queue, {state = 'waiting', unfail = true})
       moved = moved + 1
     else

@@ -199,7 +199,7 @@ function QE.spawn_recurring(queue, limit)
           'expires', 0, 'queue', queue, 'retries', r.retries, 'remaining', r.retries,
           'time', nxt, 'spawned_from_jid', tjid, 'throttles', r.throttles or '[]',
           'backoff', r.backoff or '', 'reply', '0',
-          'history', QE.history_entry('put', {queue = queue, recurring = tjid}), 'hn', '1')
+          'history', QE.history_entry('put', {queue = queue, recurring = tjid}))
         for _, t in ipairs(tags) do QE.tag_index_add(child, t) end
         redis.call('ZADD', QE.kq(queue, 'work'), QE.score(priority, QE.next_seq()), child)
         QE.event('recurring', child, queue, {template = tjid})

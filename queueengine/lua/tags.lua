@@ -82,6 +82,7 @@ function QE.cmd_log(jid, message, data)
     extra = QE.json(data, 'data', 'object')
     extra.what = nil; extra.when = nil
   end
-  QE.history(jid, message, extra, QE.existing_job(jid))
+  QE.existing_job(jid)
+  QE.history(jid, message, extra)
   return 'OK'
 end
