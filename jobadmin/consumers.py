@@ -100,6 +100,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         self.bridge = await live.bridge_for(self.namespace)
         self.bridge.attach(self.topics)
+        await self.bridge.sample_now()
         # render after the bridge listens, so nothing between this render and the next event is missed
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.bridge.listening.wait(), LISTEN_WAIT)

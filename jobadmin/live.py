@@ -153,9 +153,7 @@ class Bridge:
                 await asyncio.to_thread(self._release_leader)
 
     def _release_leader(self) -> None:
-        pipe = self.client.redis.pipeline()
-        pipe.get(self._leader_key)
-        current = pipe.execute()[0]
+        current = self.client.redis.get(self._leader_key)
         if current is not None and current.decode() == self.token:
             self.client.redis.delete(self._leader_key)
 
@@ -164,6 +162,13 @@ class Bridge:
         """A tab now follows ``topics``."""
         self.local.update(topics)
         self.watched.update(topics)
+
+    async def sample_now(self) -> None:
+        """Run the sampler once now (a new tab: leadership and interest are settled at once)."""
+        try:
+            await asyncio.to_thread(self._sample, False)
+        except Exception as exc:
+            log.debug("live sampler: %s", exc)
 
     def detach(self, topics: list[str]) -> None:
         """A tab stopped following ``topics``."""
@@ -272,11 +277,19 @@ class Bridge:
                 log.debug("live sampler: %s", exc)
             await asyncio.sleep(SAMPLE_EVERY)
 
-    def _sample(self) -> None:
-        """Leadership, shared interest, and counts no event announces (runs in a thread)."""
+    def _sample(self, catch_up: bool = True) -> None:
+        """Leadership, shared interest, and counts no event announces (runs in a thread).
+        ``catch_up``: refresh every watched page when this bridge has just become the leader."""
         r = self.client.redis
         now = time.time()
         local = sorted(self.local)
+        if not local:
+            # no tab here: stay passive (a process with tabs leads); an idle server costs nothing
+            if self.leader:
+                self._release_leader()
+                self.leader = False
+            self._run_id = None
+            return
         pipe = r.pipeline()
         pipe.set(self._leader_key, self.token, nx=True, px=LEADER_TTL_MS)
         pipe.get(self._leader_key)
@@ -296,8 +309,12 @@ class Bridge:
         holder = res[1].decode() if res[1] is not None else None
         if holder == self.token:
             r.pexpire(self._leader_key, LEADER_TTL_MS)
+        became_leader = holder == self.token and not self.leader
         self.leader = holder == self.token
         self.watched = {t.decode() for t in res[-1]} | set(local)
+        if became_leader and catch_up:
+            # what the previous leader may not have sent: refresh every watched page once
+            self._loop.call_soon_threadsafe(self.mark, set(self.watched))
         if not self.leader or not self.watched:
             return
         queues = self.client.views.queues(minutes=1)

@@ -53,9 +53,10 @@ def dashboard_env(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> d
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_url(dashboard_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of daphne serving the project."""
+    """Base URL of daphne serving the project (per module: no server is left talking to the
+    session's Redis while other tests count its commands or snapshot its keyspace)."""
     port = free_port()
     log = open(tmp_path_factory.mktemp("daphne") / "daphne.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),

@@ -265,8 +265,9 @@ async def test_sampler_pushes_what_no_event_announces(django_user_model: Any, qe
 
 
 async def test_bridge_starts_and_stops_with_the_asgi_app(qe: Client, redis_conn: redis.Redis) -> None:
-    """Under a lifespan-speaking server the bridge starts at startup (before any tab) and stops,
-    giving up its subscription and its leadership, at shutdown."""
+    """Under a lifespan-speaking server the bridge starts at startup (before any tab), stays
+    passive while no tab is open (no leadership, no sampling), and stops at shutdown, giving up
+    its subscription."""
     from asgiref.testing import ApplicationCommunicator
 
     from jobadmin.live import LiveApplication
@@ -282,11 +283,32 @@ async def test_bridge_starts_and_stops_with_the_asgi_app(qe: Client, redis_conn:
     await asyncio.wait_for(bridge.listening.wait(), 5)
     await asyncio.wait_for(bridge.ready.wait(), 5)
     assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 1
-    assert redis_conn.get(qe.keys.key("dash:live-leader")) is not None
+    assert redis_conn.get(qe.keys.key("dash:live-leader")) is None
+    redis_conn.config_resetstat()
+    await asyncio.sleep(live.SAMPLE_EVERY * 2.5)
+    stats = redis_conn.info("commandstats")
+    assert "cmdstat_set" not in stats and "cmdstat_info" not in stats, "an idle bridge sampled Redis"
     await comm.send_input({"type": "lifespan.shutdown"})
     assert (await comm.receive_output(timeout=5))["type"] == "lifespan.shutdown.complete"
     deadline = time.monotonic() + 5
     while redis_conn.pubsub_numsub(qe.keys.events)[0][1] and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 0
-    assert redis_conn.get(qe.keys.key("dash:live-leader")) is None
+
+
+async def test_a_tab_makes_its_bridge_lead_and_closing_it_gives_the_lead_up(django_user_model: Any, qe: Client,
+                                                                             redis_conn: redis.Redis,
+                                                                             bridges: None) -> None:
+    """The leader lease is held only while this process has tabs open."""
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/", staff)
+    assert connected
+    await comm.receive_from(timeout=5)
+    bridge = await live.bridge_for("test")
+    assert bridge.leader and redis_conn.get(qe.keys.key("dash:live-leader")) == bridge.token.encode()
+    assert b"overview" in redis_conn.zrange(qe.keys.key("dash:live-topics"), 0, -1)
+    await comm.disconnect()
+    deadline = time.monotonic() + 5
+    while redis_conn.get(qe.keys.key("dash:live-leader")) is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert redis_conn.get(qe.keys.key("dash:live-leader")) is None and not bridge.leader
