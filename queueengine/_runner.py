@@ -186,7 +186,8 @@ class Runner:
 
     def _finish(self, rec: Held) -> None:
         with self._cond:
-            self._running.pop(rec.job.jid, None)
+            if self._running.get(rec.job.jid) is rec:  # the jid may be held again by a newer lease
+                del self._running[rec.job.jid]
             self._inflight -= 1
             if self._inflight == self._low or self._inflight == 0:
                 self._cond.notify_all()
@@ -201,11 +202,15 @@ class Runner:
             self._completions.add(item)
 
     # ------------------------------------------------------------------ abort
-    def abort(self, jid: str, reason: str) -> bool:
-        """Abort a running job: it is never completed; an async handler is cancelled."""
+    def abort(self, jid: str, reason: str, since: float | None = None) -> bool:
+        """Abort a running job: it is never completed; an async handler is cancelled.
+        ``since``: the server time of the event that asks; a lease taken after it is kept (the
+        job came back to this worker, e.g. after a timeout, before the event was read)."""
         with self._cond:
             rec = self._running.get(jid)
         if rec is None or rec.aborted:
+            return False
+        if since is not None and float(getattr(rec.job, "time", 0.0) or 0.0) > since:
             return False
         rec.abort_reason = reason
         rec.aborted = True

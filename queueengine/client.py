@@ -88,6 +88,7 @@ class Client:
         self._local = threading.local()
         self._blocking_conn = None
         self._direct = Direct(redis) if Direct.usable(redis) else None
+        self._blocking_direct: Direct | None = None
         self._inbox: Inbox | None = None
         self._inbox_lock = threading.Lock()
 
@@ -225,7 +226,11 @@ class Client:
                 pipe.lpop(k)
             return any(r is not None for r in pipe.execute())
         try:
-            return self._blocking().blpop(keys, timeout=max(t, 0.01)) is not None
+            conn = self._blocking()
+            direct = self._blocking_direct
+            if direct is None or direct.client is not conn:
+                direct = self._blocking_direct = Direct(conn)
+            return direct.execute("BLPOP", *keys, max(t, 0.01)) is not None
         except redis.ResponseError as exc:
             if not str(exc).startswith("UNBLOCKED"):
                 raise
@@ -246,6 +251,7 @@ class Client:
         return conn
 
     def _drop_blocking(self) -> None:
+        self._blocking_direct = None
         conn, self._blocking_conn = self._blocking_conn, None
         if conn is not None:
             with contextlib.suppress(Exception):

@@ -45,7 +45,7 @@ class LeaseKeeper:
     """Heartbeats ``held`` jobs (guarded by ``lock``) and aborts those the engine takes away."""
 
     def __init__(self, client: Any, name: str, held: dict[str, Held], lock: threading.Condition,
-                 abort: Callable[[str, str], bool], beat_interval: float = 10.0,
+                 abort: Callable[..., bool], beat_interval: float = 10.0,
                  housekeep_interval: float | None = 60.0) -> None:
         self.client = client
         self.name = name
@@ -169,7 +169,9 @@ class LeaseKeeper:
         except (TypeError, ValueError):
             return
         if isinstance(event, dict) and event.get("e") in ("lock_lost", "canceled") and event.get("jid"):
-            self.abort(str(event["jid"]), str(event.get("reason") or event["e"]))
+            since = event.get("t")
+            self.abort(str(event["jid"]), str(event.get("reason") or event["e"]),
+                       float(since) if isinstance(since, (int, float)) else None)
 
 
 __all__ = ["Held", "LeaseKeeper"]

@@ -23,14 +23,81 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import orjson
-
-from queueengine.pubsub import Subscriber
+import redis
 
 if TYPE_CHECKING:
     from queueengine.client import Client
 
 KEEP = 10_000
 """Most replies (and expected jids) remembered for waits that have not come yet."""
+BACKOFF_MAX = 2.0
+_LOST = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+class _Channel:
+    """One plain channel subscribed on a raw connection (no per-message client-library layers),
+    pinned to the namespace's primary; after a lost connection it subscribes again (with
+    backoff) and counts the gap in ``reconnects``."""
+
+    def __init__(self, client: Client, channel: str) -> None:
+        self.channel = channel
+        self.reconnects = 0
+        self._pool = client.endpoint.pinned(socket_timeout=None).connection_pool
+        self._conn: Any = None
+        self._retry_at = 0.0
+        self._backoff = 0.05
+
+    def connect(self) -> None:
+        """Subscribe and wait for the server's confirmation (errors propagate)."""
+        conn: Any = self._pool.make_connection()
+        try:
+            conn.connect()
+            conn.send_command("SUBSCRIBE", self.channel)
+            if not conn.can_read(timeout=5.0):
+                raise redis.exceptions.ConnectionError("no subscription confirmation from Redis")
+            conn.read_response(push_request=True)
+        except BaseException:
+            conn.disconnect()
+            raise
+        self._conn = conn
+        self._backoff = 0.05
+
+    def get_message(self, timeout: float) -> bytes | None:
+        """The next message's data, or None after ``timeout`` seconds (or while reconnecting)."""
+        if self._conn is None:
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, max(timeout, 0.0)))
+                return None
+            try:
+                self.connect()
+            except _LOST:
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+                return None
+        try:
+            if not self._conn.can_read(timeout=max(timeout, 0.0)):
+                return None
+            msg = self._conn.read_response(push_request=True)
+        except _LOST:
+            self._drop()
+            return None
+        if isinstance(msg, list) and len(msg) == 3 and msg[0] in (b"message", "message"):
+            data: bytes = msg[2]
+            return data
+        return None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self.reconnects += 1
+        if conn is not None:
+            conn.disconnect()
+
+    def close(self) -> None:
+        """Release the connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
 
 
 class Inbox:
@@ -39,7 +106,7 @@ class Inbox:
     def __init__(self, client: Client) -> None:
         self.name = "i" + os.urandom(8).hex()
         self.channel = client.keys.inbox(self.name)
-        self._sub = Subscriber(client.endpoint, channels=(self.channel,))
+        self._sub = _Channel(client, self.channel)
         self._sub.connect()  # confirmed before any put names the inbox
         self._cond = threading.Condition()
         self._reading = False
@@ -99,7 +166,7 @@ class Inbox:
         msg = self._sub.get_message(timeout)
         while msg is not None:
             try:
-                reply = orjson.loads(msg[1])
+                reply = orjson.loads(msg)
                 jid = str(reply["jid"])
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 reply = None
