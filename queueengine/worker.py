@@ -171,6 +171,7 @@ class Worker(Runner):
                 "burst": self.burst}
 
     def _start(self) -> None:
+        self._refuse_dispatch_namespace()
         self._warn_if_name_taken()
         self._register()
         self._keeper.start(self._spawn)
@@ -180,6 +181,19 @@ class Worker(Runner):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._old_handlers[sig] = signal.signal(sig, self._signal_handler)
         log.info("worker %s started: queues %s, concurrency %d", self.name, ",".join(self.queues), self.concurrency)
+
+    def _refuse_dispatch_namespace(self) -> None:
+        """Jobs of the simple and recoverable delivery modes name no handler (a dispatch worker's
+        ``jobs.each`` runs them): this worker would fail every one of them, so it does not start."""
+        try:
+            raw = self.client.redis.get(self.client.keys.key("mode"))
+        except Exception:
+            return  # Redis away: the registration below rides it out
+        mode = raw.decode() if isinstance(raw, bytes) else raw
+        if mode in ("simple", "recoverable"):
+            raise ValueError(f"namespace {self.client.namespace!r} is a {mode}-mode namespace "
+                             f"(queueengine.dispatch): work it with manage.py qe_worker --mode {mode} "
+                             "--handler app.jobs.handle, or a dispatch worker")
 
     def _warn_if_name_taken(self) -> None:
         """Two live workers sharing a name share their leases (qless-py's hostname problem): warn."""

@@ -417,6 +417,15 @@ def test_prefetched_jobs_are_handed_back_at_once_on_stop(client: Client, redis_c
     assert all(client.jobs[j].retries_left == 5 for j in rest)
 
 
+def test_a_simple_or_recoverable_namespace_is_refused(client: Client, redis_conn: redis.Redis) -> None:
+    redis_conn.set(client.keys.key("mode"), "recoverable")
+    q = client.queues["q"]
+    q.put("tests.jobfixtures.noop", {})
+    with pytest.raises(ValueError, match="--mode recoverable"):
+        Worker(client, ["q"], burst=True, install_signals=False).run()
+    assert q.counts["waiting"] == 1, "nothing was popped"
+
+
 def test_bad_prefetch(client: Client) -> None:
     with pytest.raises(ValueError, match="prefetch"):
         Worker(client, ["q"], prefetch=-1)
