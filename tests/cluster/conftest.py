@@ -25,7 +25,8 @@ from queueengine.localcluster import LocalCluster, LocalSentinel
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A 3-master Redis Cluster for the whole session."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3, appendonly=True)
+    # formed by hand (CLUSTER ADDSLOTSRANGE/MEET): redis-cli --cluster create waits in 1 s steps
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3, appendonly=True, use_cli=False)
     cluster.start()
     yield cluster
     cluster.stop()

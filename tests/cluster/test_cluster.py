@@ -80,7 +80,10 @@ def test_events_use_sharded_pubsub_on_redis_7(cluster_url: str, local_cluster: L
         jid = client.queues["q"].put("k", {})
         channel, data = sub.get_message(timeout=5) or ("", b"")
         assert channel == client.events.channel and Event.parse(data).jid == jid
-        plain = classic.get_message(timeout=0.3)
+        plain = None
+        deadline = time.monotonic() + 0.5
+        while plain is None and time.monotonic() < deadline:   # (the first read may be the confirmation)
+            plain = classic.get_message(timeout=0.1)
         if local_cluster.version >= (7, 0, 0):   # SPUBLISH: nothing reaches a plain subscriber
             assert client.endpoint.sharded() and plain is None
         else:                                     # Redis 6.2 has no sharded pub/sub: PUBLISH

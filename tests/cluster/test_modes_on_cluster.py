@@ -1,8 +1,8 @@
 """The delivery modes' compliance and crash tests, re-run on a 3-master Redis Cluster.
 
 A representative subset (the whole modes suite takes about a minute more on the cluster): the
-Job::Async compliance harness in every mode, a SIGKILLed worker's job done by another, a missed
-reply read back, reconnecting clients, timeouts, stop/hand-back, strict priority, many submitters.
+Job::Async compliance harness in every mode, a SIGKILLed worker's job done by another, reconnecting
+clients, timeouts, strict priority, failures, the engine records behind the durable modes.
 """
 
 from tests.cluster.on_cluster import *  # noqa: F403 - fixture overrides
@@ -11,9 +11,7 @@ from tests.queueengine.test_dispatch import (  # noqa: F401 - fixture and tests 
     test_a_reconnecting_client_still_gets_its_results,
     test_client_timeout_leaks_nothing,
     test_failures_reach_the_client_and_free_the_slot,
-    test_many_threads_submitting,
     test_prefix_is_another_name_for_the_namespace,
-    test_stop_hands_back_unfinished_jobs,
     test_strict_priority_over_several_queues,
     test_submit_is_a_future_resolved_by_a_worker,
 )
@@ -23,6 +21,5 @@ from tests.queueengine.test_modes import (  # noqa: F401
     test_jobs_are_ordinary_engine_jobs,
     test_killed_worker_in_simple_mode_loses_the_job,
     test_killed_worker_job_is_done_by_another,
-    test_missed_reply_is_read_from_the_record,
     test_recoverable_sweep_only_takes_old_claims,
 )
