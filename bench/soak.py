@@ -28,22 +28,18 @@ import argparse
 import contextlib
 import json
 import os
-import random
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.chaos import FAULTS, Chaos, Workers
+
 QUEUE = "soak"
 KLASS_RELIABLE = "bench.soak.handle"
-FAULTS = ("sleep", "restart", "pause", "failover")
 _RUNS_FD: int | None = None
 
 
@@ -154,101 +150,6 @@ class Report:
         for m, d in zip(self.modes, out["modes"], strict=True):
             d["ok"] = m.ok
         return out
-
-
-class Workers:
-    """``count`` worker processes of one mode, started again as soon as one dies."""
-
-    def __init__(self, url: str, mode: str, namespace: str, count: int, concurrency: int, runs_dir: Path,
-                 log_dir: Path) -> None:
-        self.args = [sys.executable, "-m", "bench.soak", "worker", url, mode, namespace, str(concurrency)]
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "QE_SOAK_RUNS": str(runs_dir)}
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.count = count
-        self.started = 0
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        self.started += 1
-        log = open(self.log_dir / f"worker-{self.args[5]}-{self.started}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        return proc
-
-    def keep_alive(self) -> None:
-        """Start processes until ``count`` are alive."""
-        self.procs = [p for p in self.procs if p.poll() is None]
-        while len(self.procs) < self.count:
-            self.procs.append(self._spawn())
-
-    def kill_one(self, rng: random.Random) -> bool:
-        """SIGKILL a random live worker and start another; False when none was alive."""
-        alive = [p for p in self.procs if p.poll() is None]
-        if not alive:
-            return False
-        victim = rng.choice(alive)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(10)
-        self.keep_alive()
-        return True
-
-    def stop(self) -> None:
-        """SIGTERM every worker, then SIGKILL the ones still running after 10 s."""
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for p in self.procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-
-
-class Chaos(threading.Thread):
-    """Every ``every`` seconds: kill a worker; every other time also the next Redis fault."""
-
-    def __init__(self, pair: Any, fleets: list[Workers], cfg: Config, report: Report) -> None:
-        super().__init__(name="soak-chaos", daemon=True)
-        self.pair, self.fleets, self.cfg, self.report = pair, fleets, cfg, report
-        self.rng = random.Random(cfg.seed)
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        tick = 0
-        while not self.stopping.wait(self.cfg.chaos_every):
-            tick += 1
-            with self.lock:
-                fleet = self.rng.choice(self.fleets)
-                if fleet.kill_one(self.rng):
-                    self.report.kills += 1
-                if tick % 2 == 0:
-                    fault = FAULTS[(tick // 2 - 1) % len(FAULTS)]
-                    try:
-                        self.fault(fault)
-                        self.report.faults[fault] += 1
-                    except Exception as exc:  # noqa: BLE001 - reported, the run goes on
-                        self.errors.append(f"{fault}: {exc!r}")
-
-    def fault(self, name: str) -> None:
-        """Do one Redis fault to the primary."""
-        if name == "sleep":
-            self.pair.pause(self.cfg.pause_seconds, "sleep")
-        elif name == "pause":
-            self.pair.pause(self.cfg.pause_seconds, "clients")
-        elif name == "restart":
-            self.pair.restart_primary()
-        else:
-            self.pair.failover()
-
-    def stop(self) -> None:
-        """End the loop (after the fault in progress, if any)."""
-        self.stopping.set()
-        self.join(60)
 
 
 def _engine(url: str, namespace: str) -> Any:
