@@ -79,6 +79,24 @@ class Direct:
             conn.disconnect()  # interrupted between send and read: the reply must not be read later
             raise
 
+    def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send several commands at once and read their replies in order; an error reply comes
+        back as its ``ResponseError`` in the list. A connection error drops the connection and
+        propagates (the caller decides what to resend)."""
+        conn = self._held().conn
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            out: list[Any] = []
+            for _ in commands:
+                try:
+                    out.append(conn.read_response())
+                except redis.ResponseError as exc:
+                    out.append(exc)
+            return out
+        except BaseException:
+            conn.disconnect()
+            raise
+
     # the two calls LuaLibrary.send makes on its target
     def fcall(self, *args: Any) -> Any:
         """``FCALL function numkeys key... arg...``."""

@@ -64,30 +64,34 @@ class Runner:
             rec = get()
             if rec is _STOP:
                 return
-            _current.set(rec)
-            commit = None
-            try:
-                if rec.handler.call is None:
-                    self._settle_error(rec, None)
-                    continue
-                with self._cond:
-                    rec.started = not rec.aborted
-                if not rec.started:
-                    continue  # handed back by the shutdown before it could start
-                began = perf_counter()
-                result = rec.handler.call(rec.job)
-                self._avg_runtime = 0.9 * self._avg_runtime + 0.1 * (perf_counter() - began)
-                if inspect.isawaitable(result):
-                    result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
-            except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too
-                self._settle_error(rec, exc)
-            else:
-                commit = self._settle_return(rec, result)
-            finally:
-                _current.set(None)
-                self._finish(rec)
-            if commit is not None:
-                self._completions.add(commit)
+            self._run_one(rec)
+
+    def _run_one(self, rec: Held) -> None:
+        """Run a sync handler in this thread (a pool thread, or the dispatcher for a lone tiny job)."""
+        _current.set(rec)
+        commit = None
+        try:
+            if rec.handler.call is None:
+                self._settle_error(rec, None)
+                return
+            with self._cond:
+                rec.started = not rec.aborted
+            if not rec.started:
+                return  # handed back by the shutdown before it could start
+            began = perf_counter()
+            result = rec.handler.call(rec.job)
+            self._avg_runtime = 0.9 * self._avg_runtime + 0.1 * (perf_counter() - began)
+            if inspect.isawaitable(result):
+                result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
+        except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too
+            self._settle_error(rec, exc)
+        else:
+            commit = self._settle_return(rec, result)
+        finally:
+            _current.set(None)
+            self._finish(rec)
+        if commit is not None:
+            self._completions.add(commit)
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -212,6 +216,12 @@ class Runner:
             return False
         if since is not None and float(getattr(rec.job, "time", 0.0) or 0.0) > since:
             return False
+        return self._abort_rec(rec, reason)
+
+    def _abort_rec(self, rec: Held, reason: str) -> bool:
+        if rec.aborted:
+            return False
+        jid = rec.job.jid
         rec.abort_reason = reason
         rec.aborted = True
         with contextlib.suppress(AttributeError):

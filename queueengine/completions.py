@@ -52,6 +52,11 @@ class Completions:
             self._sending = True
         self._drain()
 
+    def queued(self) -> bool:
+        """Whether completions wait to be sent (and nobody is sending them)."""
+        with self._lock:
+            return bool(self._queue) and not self._sending
+
     def claim(self) -> list[Item]:
         """The dispatcher is about to pop: the completions to send with it (it then owes
         ``done(batch, states)`` or ``failed(batch)``). Jobs aborted meanwhile are dropped."""

@@ -47,6 +47,8 @@ from queueengine.heartbeats import Held, LeaseKeeper
 
 log = logging.getLogger("queueengine.worker")
 
+INLINE_BELOW = 0.001
+"""A lone sync job whose handlers average under this (seconds) runs on the dispatcher thread."""
 TINY_PREFETCH = 32
 """Jobs held beyond ``concurrency`` while handlers average under 2 ms (auto prefetch)."""
 def checkpoint() -> None:
@@ -234,6 +236,7 @@ class Worker(Runner):
         wait_queues = [*queues, self._ctl_queue]
         max_wait = self._bounded_wait()
         idle_spins = 0
+        ready: tuple[list[Any], float | None] | None = None   # what the last wait's pop brought
         while not self._stopping.is_set():
             with cond:
                 while not self._stopping.is_set():
@@ -249,9 +252,11 @@ class Worker(Runner):
                 free = self.concurrency + extra - self._inflight
             if self._stopping.is_set():
                 break
-            batch = self._completions.claim()
+            batch = [] if ready is not None else self._completions.claim()
             try:
-                if batch:
+                if ready is not None:
+                    (jobs, due), ready = ready, None
+                elif batch:
                     states, jobs, due = client.complete_and_pop(
                         [(rec.job, payload) for rec, payload in batch], queues, free, worker=self.name)
                     self._completions.done(batch, states)
@@ -266,10 +271,15 @@ class Worker(Runner):
                 continue
             if jobs:
                 idle_spins = 0
+                # a lone tiny job while nothing else runs: run it here (no hand-off to a pool
+                # thread); its completion then rides on the next pop
+                inline = len(jobs) == 1 and self._inflight == 0 and self._avg_runtime < INLINE_BELOW
                 for job in jobs:
-                    self._begin(job)
+                    self._begin(job, inline)
                 if len(jobs) >= free or (due is not None and due <= 0.01) or self.burst:
                     continue  # there may be more right now: pop again as soon as a slot is free
+                if self._completions.queued():
+                    continue  # send them with one more pop (it also sees a job put meanwhile)
                 # the queues are drained (the pop dropped their wake tokens): wait for a put
             elif self.burst:
                 self._completions.idle()
@@ -290,13 +300,29 @@ class Worker(Runner):
                     idle_spins = 0
                 timeout = max_wait if due is None else min(max_wait, max(float(due), 0.01))
                 self._completions.idle()  # nobody pops soon: finished jobs are completed at once
-                client.wait_for_work(wait_queues, timeout)
+                with cond:
+                    free = self.concurrency + self._prefetch_now() - self._inflight
+                if free > 0:
+                    ready = client.wait_then_pop(wait_queues, timeout, queues, free, worker=self.name)
+                else:
+                    client.wait_for_work(wait_queues, timeout)
             except redis.exceptions.TimeoutError:
                 continue  # the socket timed out just before BLPOP did: same as a timeout
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 self._ride_out(exc)
+
+        if ready is not None:
+            self._release_unstarted(ready[0])
+
+    def _release_unstarted(self, jobs: list[Any]) -> None:
+        """Jobs a wait's pop leased just as the worker stopped: back to their queues, unrun."""
+        for job in jobs:
+            try:
+                job.release()
+            except Exception:
+                log.warning("could not hand back job %s; its lease will expire", job.jid, exc_info=True)
 
     def _register(self) -> None:
         """Register in the worker registry; while Redis is away (or out of memory) keep trying,
@@ -359,18 +385,23 @@ class Worker(Runner):
             self._begin(job)
         return not jobs
 
-    def _begin(self, job: Any) -> None:
+    def _begin(self, job: Any, inline: bool = False) -> None:
         key = (job.klass, job.queue_name)
         handler = self._handlers.get(key)
         if handler is None:
             handler = self._handlers[key] = resolve(job.klass, job.queue_name)
         rec = Held(job, handler, self._keeper.next_beat(job))
         with self._cond:
+            earlier = self._running.get(job.jid)
             self._running[job.jid] = rec
             self._inflight += 1
+        if earlier is not None:  # leased to us again (timed out, reclaimed): the old run lost its lease
+            self._abort_rec(earlier, "lease lost: the job was leased again")
         if handler.is_async:
             self._seen_async = True
             self._async_loop().call_soon_threadsafe(self._create_task, rec)
+        elif inline:
+            self._run_one(rec)
         else:
             if self._pool_size < self.concurrency:
                 self._pool_size += 1
