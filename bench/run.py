@@ -40,6 +40,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
+from targets import targets_section  # noqa: E402
+
 PEERS_PY = BENCH / ".venv-peers" / "bin" / "python"
 ARQ_PY = BENCH / ".venv-arq" / "bin" / "python"
 
@@ -414,6 +416,10 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
         "in brackets, the multiple of the raw LPUSH/BRPOP floor.",
         "",
         *headline_table(results),
+        "",
+        "## Targets (issue 7), against this run's figures",
+        "",
+        *targets_section(results),
         "",
         "## Summary (jobs/s)",
         "",

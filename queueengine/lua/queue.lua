@@ -113,7 +113,7 @@ function QE.do_put(worker, s, work)
   local tags_json = '[]'
   if #s.tags > 0 then tags_json = QE.list_json(s.tags) end
   local qjson = s.qjson or cjson.encode(queue)
-  local hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
+  local hist = s.hist or ('{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}')
   local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority_s, 'state', state,
     'queue', queue, 'retries', s.retries, 'remaining', s.retries, 'time', QE.nows}
   if old ~= nil then
@@ -138,8 +138,8 @@ function QE.do_put(worker, s, work)
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
     QE.event('moved', jid, queue, {from = old.queue, state = state})
   else
-    redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
-      .. ',"t":' .. QE.nows .. ',"state":"' .. state .. '"}')
+    redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid)
+      .. (s.tail or (',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"')) .. state .. '"}')
   end
   return state
 end
@@ -195,11 +195,13 @@ function QE.cmd_put_many(args)
   QE.check_bounds(queue, specs)
   local jids, done, work = {}, {}, {}
   local qjson = cjson.encode(queue)
+  local hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
+  local tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
   local seq = QE.next_seq(n) - n
   local wake = false
   for i = 1, n do
     local s = specs[i]
-    s.seq, s.qjson = seq + i, qjson
+    s.seq, s.qjson, s.hist, s.tail = seq + i, qjson, hist, tail
     -- a jid given twice in one batch: the later put moves the earlier one
     if done[s.jid] then QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}; s.old = QE.job(s.jid) end
     done[s.jid] = true
