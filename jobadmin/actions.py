@@ -65,8 +65,22 @@ def clean_jids(raw: Iterable[str]) -> list[str]:
     return out
 
 
+ROW_FIELDS = ("jid", "klass", "data", "priority", "queue", "state", "worker", "expires", "retries", "remaining",
+              "time", "tags", "throttles", "failure", "exhausted", "spawned_from_jid", "backoff", "reply", "result",
+              "scheduled")
+"""The job record's fields in the order ``Job.from_row`` reads them (lua/pop.lua ROW_FIELDS)."""
+
+
 def _jobs(client: Client, jids: Sequence[str]) -> tuple[dict[str, Job], list[tuple[str, str]]]:
-    found = {job.jid: job for job in client.jobs.get(*jids)}
+    """The jobs among ``jids`` that exist: one pipelined HMGET each (no script holds Redis
+    while a whole chunk is read), and the jids not found."""
+    pipe = client.redis.pipeline(transaction=False)
+    for jid in jids:
+        pipe.hmget(client.keys.job(jid), ROW_FIELDS)
+    found: dict[str, Job] = {}
+    for jid, row in zip(jids, pipe.execute(), strict=True):
+        if row[0] is not None:
+            found[jid] = Job.from_row(client, row)
     missing = [(jid, "not found") for jid in jids if jid not in found]
     return found, missing
 

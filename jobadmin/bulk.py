@@ -87,11 +87,10 @@ def _run(client: Client, op_id: str, kind: str, group: str, queue: str | None, t
     try:
         while done + skipped < total:
             want = min(CHUNK, total - done - skipped)
-            size = int(client.redis.llen(client.keys.key(f"f:{group}")))
-            # the group's oldest jobs sit at the end of its list; skipped ones stay there
-            start_at = max(0, size - skipped - want)
-            page = client.views.jobs("failed", group, start_at, want, trunc=0)
-            jids = [j["jid"] for j in reversed(page["jobs"]) if not j.get("missing")]
+            # the group's oldest jobs sit at the end of its list (skipped ones stay there): read
+            # from the end, which costs the chunk, not the group's length
+            raw = client.redis.lrange(client.keys.key(f"f:{group}"), -(skipped + want), -(skipped + 1))
+            jids = [j.decode() for j in reversed(raw)]
             if not jids:
                 break
             outcome = _apply(client, kind, jids, queue)

@@ -175,7 +175,20 @@ function QE.unindex_failure(jid, j)
   local ok, f = pcall(cjson.decode, j.failure or '')
   if not ok or type(f) ~= 'table' or f.group == nil then return end
   local key = QE.kf(f.group)
-  redis.call('LREM', key, 0, jid)
+  -- a jid is in its group's list once: scan from the nearer end (the list is newest first), so
+  -- retrying or canceling a group oldest-first costs O(1) per job instead of O(group size)
+  local from = 1
+  local oldest = redis.call('LINDEX', key, -1)
+  if oldest == jid then
+    from = -1
+  elseif oldest then
+    local newest = redis.call('LINDEX', key, 0)
+    local ow = tonumber(string.match(redis.call('HGET', QE.kj(oldest), 'failure') or '', '"when":([%d%.eE+-]+)'))
+    local nw = tonumber(string.match(redis.call('HGET', QE.kj(newest), 'failure') or '', '"when":([%d%.eE+-]+)'))
+    local w = tonumber(f.when)
+    if ow and nw and w and (w - ow) < (nw - w) then from = -1 end
+  end
+  redis.call('LREM', key, from, jid)
   if redis.call('LLEN', key) == 0 then redis.call('SREM', QE.k('failures'), f.group) end
   local day = QE.day(tonumber(f.when) or QE.now)
   local fq = f.queue or j.queue or ''

@@ -326,3 +326,17 @@ def test_data_and_messages_render_inert(admin_web: Any, qe: Client) -> None:
         assert "<script>alert(1)" not in html and "<img src=x" not in html and "<svg onload" not in html, path
         assert "<b>Evil</b>" not in html and "<i>t</i>" not in html, path
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin_web.get(f"/jobs/job/{jid}/").content.decode()
+
+
+def test_retrying_any_member_keeps_the_group_in_order(admin_web: Any, qe: Client, failed_jobs: Any) -> None:
+    """The group index loses exactly the retried jobs, whether they were its newest, its oldest
+    or in between (the engine removes them scanning from the nearer end)."""
+    jids = []
+    for i in range(7):
+        jids += failed_jobs(1)
+    newest_first = list(reversed(jids))
+    for jid in (jids[0], jids[-1], jids[3]):
+        admin_web.post(f"/jobs/job/{jid}/retry/")
+    left = [j.jid for j in qe.jobs.failed("work-ValueError", 0, 10)["jobs"]]
+    assert left == [j for j in newest_first if j not in (jids[0], jids[-1], jids[3])]
+    assert qe.jobs.failed() == {"work-ValueError": 4}
