@@ -59,6 +59,7 @@ class LeaseKeeper:
         self.offset = 0.0   # Redis server time minus local time
         self.tick = 1.0     # how often the keeper looks for due heartbeats (shrinks for short leases)
         self._pubsub: Any = None
+        self._active: Any = None   # the listener's subscription (closed by stop())
 
     def start(self, spawn: Callable[[Callable[[], None], str], Any]) -> None:
         """Read the server clock, subscribe to the worker channel (before any job is popped) and
@@ -75,6 +76,10 @@ class LeaseKeeper:
     def stop(self) -> None:
         self.stopped.set()
         self._wake.set()
+        active = self._active
+        if active is not None:  # wakes the listener at once (it may be waiting out an outage)
+            with contextlib.suppress(Exception):
+                active.close()
 
     def next_beat(self, job: Any) -> float:
         """Monotonic time at which to heartbeat ``job``: a third of its remaining lease from now."""
@@ -148,6 +153,7 @@ class LeaseKeeper:
             try:
                 if pubsub is None:
                     pubsub = self._subscribe()
+                self._active = pubsub
                 while not self.stopped.is_set():
                     message = pubsub.get_message(timeout=1.0)   # reconnects by itself
                     if message is not None:

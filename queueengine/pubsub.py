@@ -88,6 +88,7 @@ class Subscriber:
         self._ps: Any = None
         self._retry_at = 0.0
         self._early: list[dict[str, Any]] = []
+        self._closed = False
 
     @property
     def reconnects(self) -> int:
@@ -163,19 +164,23 @@ class Subscriber:
     def get_message(self, timeout: float) -> tuple[str, bytes] | None:
         """The next message as ``(channel, data)``, or None after ``timeout`` seconds."""
         end = time.monotonic() + max(0.0, timeout)
-        while True:
+        while not self._closed:
             left = end - time.monotonic()
             wait_retry = self._retry_at - time.monotonic()
             if wait_retry > 0:
                 if wait_retry >= left:
-                    time.sleep(max(0.0, left))
-                    return None
-                time.sleep(wait_retry)
+                    time.sleep(max(0.0, min(left, 0.1)))
+                    if time.monotonic() >= end:
+                        return None
+                    continue
+                time.sleep(min(wait_retry, 0.1))
                 continue
             try:
                 ps = self._open()
                 msg = self._early.pop(0) if self._early else ps.get_message(timeout=max(0.0, end - time.monotonic()))
-            except (redis.exceptions.RedisError, OSError) as exc:
+            except (redis.exceptions.RedisError, OSError, ValueError) as exc:
+                if self._closed:  # closed from another thread while reading
+                    return None
                 self._retry_at = time.monotonic() + self._plan.failed(exc)
                 self._drop()
                 continue
@@ -191,6 +196,7 @@ class Subscriber:
                 continue
             if time.monotonic() >= end:
                 return None
+        return None
 
     def _drop(self) -> None:
         ps, conn, self._ps, self._conn = self._ps, self._conn, None, None
@@ -202,7 +208,8 @@ class Subscriber:
                 conn.close()
 
     def close(self) -> None:
-        """Unsubscribe and release the connection."""
+        """Unsubscribe and release the connection; a ``get_message`` in another thread returns None."""
+        self._closed = True
         self._drop()
 
 
