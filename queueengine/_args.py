@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,11 +15,15 @@ PRIORITY_LIMIT = 4095
 """|priority| <= 4095: the work score (-priority * 2^40 + sequence) stays exact in a double."""
 
 
+_BAD_NAME = re.compile(r"[{}\x00-\x1f\x7f]")
+"""What a name may not hold: braces (the key's hash tag) and control characters (as lua/base.lua)."""
+
+
 def name(value: Any, arg: str) -> str:
     """A non-empty name without braces or control characters (queues, jids, tags, groups)."""
     if not isinstance(value, str) or not value:
         raise InvalidArgument(f"{arg} must be a non-empty string, got {value!r}")
-    if len(value) > 512 or "{" in value or "}" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if len(value) > 512 or _BAD_NAME.search(value):
         raise InvalidArgument(f"{arg} must be at most 512 characters without braces or control characters, got {value!r}")
     return value
 

@@ -250,10 +250,11 @@ class Job:
     def fail(self, group: str, message: str, traceback: str | None = None) -> str:
         """Fail the job in ``group`` with ``message`` (and an optional traceback)."""
         _args.name(group, "group")
-        if not isinstance(message, str):
+        if not isinstance(message, str) or not (traceback is None or isinstance(traceback, str)):
             from queueengine.exceptions import InvalidArgument
 
-            raise InvalidArgument(f"message must be a string, got {message!r}")
+            bad = ("message", message) if not isinstance(message, str) else ("traceback", traceback)
+            raise InvalidArgument(f"{bad[0]} must be a string, got {bad[1]!r}")
         self.client._call(
             "fail", self.jid, self.holder, group, message, traceback or "", ""
         )

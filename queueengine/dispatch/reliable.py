@@ -107,12 +107,14 @@ class ReliableClientBackend:
 
     def _put(self, items: list[tuple[str, bytes]]) -> None:
         queue = self.engine.queues[self.queue]
+        # the submitted data is JSON already: a Fragment goes into the put as it is (no decode
+        # and encode again); the Lua still checks it
         if len(items) == 1:
             jid, data = items[0]
-            queue.put(KLASS, orjson.loads(data), jid=jid, reply=True, retries=self.retries)
+            queue.put(KLASS, orjson.Fragment(data), jid=jid, reply=True, retries=self.retries)
             return
         queue.put_many([
-            {"klass": KLASS, "data": orjson.loads(data), "jid": jid, "reply": True, "retries": self.retries}
+            {"klass": KLASS, "data": orjson.Fragment(data), "jid": jid, "reply": True, "retries": self.retries}
             for jid, data in items
         ])
 
