@@ -24,6 +24,12 @@ import redis
 
 _RECONNECT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
+_pack: Any = None
+try:  # hiredis packs a whole command in C (redis-py's packer first type-checks every argument)
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - hiredis is a dependency
+    pass
+
 
 class _Held:
     """One thread's connection, given back to the pool when the thread ends."""
@@ -68,9 +74,16 @@ class Direct:
         """Send one command and read its reply (raises the reply's ResponseError)."""
         conn = self._held().conn
         try:
-            conn.send_command(*args)
+            if _pack is not None:
+                try:
+                    packed = _pack(args)
+                except TypeError as exc:
+                    raise redis.exceptions.DataError(str(exc)) from None
+                conn.send_packed_command([packed], check_health=False)
+            else:
+                conn.send_command(*args)
             return conn.read_response()
-        except redis.ResponseError:
+        except (redis.ResponseError, redis.exceptions.DataError):
             raise
         except _RECONNECT:
             conn.disconnect()
