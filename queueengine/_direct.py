@@ -16,6 +16,7 @@ gets connections of its own. Only plain ``redis.Redis`` clients take this path; 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any
@@ -25,10 +26,8 @@ import redis
 _RECONNECT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 _pack: Any = None
-try:  # hiredis packs a whole command in C (redis-py's packer first type-checks every argument)
-    from hiredis import pack_command as _pack
-except ImportError:  # pragma: no cover - hiredis is a dependency
-    pass
+with contextlib.suppress(ImportError):  # hiredis packs a whole command in C (redis-py's packer
+    from hiredis import pack_command as _pack  # first type-checks every argument)
 
 
 class _Held:

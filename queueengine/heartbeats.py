@@ -60,6 +60,7 @@ class LeaseKeeper:
         self.tick = 1.0     # how often the keeper looks for due heartbeats (shrinks for short leases)
         self._pubsub: Any = None
         self._active: Any = None   # the listener's subscription (closed by stop())
+        self._keeper_thread: Any = None
 
     def start(self, spawn: Callable[[Callable[[], None], str], Any]) -> None:
         """Read the server clock, subscribe to the worker channel (before any job is popped) and
@@ -70,12 +71,17 @@ class LeaseKeeper:
         except Exception:  # Redis away: the listener thread subscribes when it is back
             log.warning("could not subscribe to the worker channel yet; the listener will retry", exc_info=True)
             self._pubsub = None
-        spawn(self._keep, "keeper")
+        self._keeper_thread = spawn(self._keep, "keeper")
         spawn(self._listen, "listener")
 
     def stop(self) -> None:
+        """Stop both threads; returns once the keeper made its last call (so nothing it sends,
+        a beat or a heartbeat, can register the worker again after it deregistered)."""
         self.stopped.set()
         self._wake.set()
+        keeper = self._keeper_thread
+        if keeper is not None and keeper is not threading.current_thread():
+            keeper.join(5.0)
         active = self._active
         if active is not None:  # wakes the listener at once (it may be waiting out an outage)
             with contextlib.suppress(Exception):

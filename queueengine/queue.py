@@ -170,17 +170,26 @@ class Queue:
                 raise InvalidArgument(f"jobs[{i}] must be a mapping of put arguments or a (klass, data) pair")
         if not rows:
             return []
-        calls: list[list[Any]] = []
+        calls: list[tuple[str, list[Any]]] = []
         for start in range(0, len(rows), PUT_BATCH):
             chunk = rows[start:start + PUT_BATCH]
             args: list[Any] = [self.client.worker_name, self.name, len(chunk)]
-            for r in chunk:
-                args.extend(r)
-            calls.append(args)
+            shared = chunk[0][3:]
+            if all(r[1] == chunk[0][1] and r[3:] == shared for r in chunk):
+                # the usual batch: every option alike; send them once, then (jid, data) per job
+                args.append(chunk[0][1])
+                args.extend(shared)
+                for r in chunk:
+                    args.extend((r[0], r[2]))
+                calls.append(("put_batch", args))
+            else:
+                for r in chunk:
+                    args.extend(r)
+                calls.append(("put_many", args))
         if len(calls) == 1:
-            self.client._call("put_many", *calls[0])
+            self.client._call(calls[0][0], *calls[0][1])
         else:
-            self.client._pipeline_calls([("put_many", c) for c in calls], raise_errors=True)
+            self.client._pipeline_calls(calls, raise_errors=True)
         return [cast(str, r[0]) for r in rows]
 
     @overload

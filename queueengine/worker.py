@@ -132,7 +132,13 @@ class Worker(Runner):
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> int:
         """Work until stopped (or, in burst mode, until the queues are empty); return an exit code."""
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            for sig, old in self._old_handlers.items():
+                signal.signal(sig, old)
+            self._old_handlers.clear()
+            raise
         try:
             self._dispatch()
         finally:
@@ -173,15 +179,17 @@ class Worker(Runner):
                 "burst": self.burst}
 
     def _start(self) -> None:
+        # signals first: a SIGTERM during start-up (a supervisor stopping a child it just
+        # restarted) then stops the worker the graceful way, deregistered, instead of killing it
+        if self.install_signals and threading.current_thread() is threading.main_thread():
+            self._spawn(self._on_signals, "signals")
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old_handlers[sig] = signal.signal(sig, self._signal_handler)
         self._refuse_dispatch_namespace()
         self._warn_if_name_taken()
         self._register()
         self._keeper.start(self._spawn)
         self._spawn(self._complete_loop, "completer")
-        if self.install_signals and threading.current_thread() is threading.main_thread():
-            self._spawn(self._on_signals, "signals")
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old_handlers[sig] = signal.signal(sig, self._signal_handler)
         log.info("worker %s started: queues %s, concurrency %d", self.name, ",".join(self.queues), self.concurrency)
 
     def _refuse_dispatch_namespace(self) -> None:

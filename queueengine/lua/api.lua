@@ -14,6 +14,7 @@ QE.api = {
   ['put'] = function(a) return QE.cmd_put(a, false) end,
   ['requeue'] = function(a) return QE.cmd_put(a, true) end,
   ['put_many'] = function(a) return QE.cmd_put_many(a) end,
+  ['put_batch'] = function(a) return QE.cmd_put_batch(a) end,
   ['pop'] = function(a) return QE.cmd_pop(a) end,
   ['peek'] = function(a) return QE.cmd_peek(a[3], a[4]) end,
   ['complete'] = function(a) return QE.cmd_complete(a[3], a[4], a[5], a[6], a[7], a[8], a[9]) end,

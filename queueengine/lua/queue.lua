@@ -213,6 +213,61 @@ function QE.cmd_put_many(args)
   return QE.list_json(jids)
 end
 
+-- put_batch(worker, queue, n, klass, delay, priority, tags, retries, depends, unique,
+--   throttles, reply, backoff, (jid, data) * n) -> JSON list of jids: put_many for n jobs that
+--   share every option (the usual batch): the options are checked once, each job sends only its
+--   jid and data. All jobs are checked before the first write.
+function QE.cmd_put_batch(args)
+  local worker = args[3] or ''
+  local queue = QE.name(args[4], 'queue')
+  local n = QE.integer(args[5], 'count', 0, 100000)
+  if #args ~= 15 + 2 * n then
+    QE.raise('InvalidArgument', 'expected 10 shared options, then ' .. n .. ' (jid, data) pairs')
+  end
+  if n == 0 then return '[]' end
+  local base = QE.parse_put(queue, {args[16], args[6], args[17], args[7], args[8], args[9], args[10],
+    args[11], args[12], args[13], args[14], args[15]}, 1, {})
+  local items, keys, seen = {}, {}, {}
+  for i = 1, n do
+    local jid = QE.name(args[14 + 2 * i], 'jid')
+    local data = args[15 + 2 * i]
+    QE.json(data, 'data')
+    if seen[jid] and base.unique then QE.raise('DuplicateJob', 'job ' .. jid .. ' already exists') end
+    seen[jid] = true
+    for _, d in ipairs(base.depends) do
+      if d == jid then QE.raise('InvalidArgument', 'depends: a job cannot depend on itself') end
+    end
+    items[i] = {jid = jid, data = data}
+    keys[i] = QE.kj(jid)
+  end
+  local taken = 0
+  for i = 1, n, 1000 do taken = taken + redis.call('EXISTS', unpack(keys, i, math.min(i + 999, n))) end
+  if taken > 0 then
+    for _, item in ipairs(items) do
+      item.old = QE.job(item.jid)
+      if item.old ~= nil and base.unique then QE.raise('DuplicateJob', 'job ' .. item.jid .. ' already exists') end
+    end
+  end
+  QE.check_bounds(queue, items)
+  local qjson = cjson.encode(queue)
+  base.qjson = qjson
+  base.hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
+  base.tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
+  local seq = QE.next_seq(n) - n
+  local jids, done, work = {}, {}, {}
+  local wake = false
+  for i, item in ipairs(items) do
+    base.jid, base.data, base.old, base.seq = item.jid, item.data, item.old, seq + i
+    if done[item.jid] then QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}; base.old = QE.job(item.jid) end
+    done[item.jid] = true
+    if QE.do_put(worker, base, work) ~= 'depends' then wake = true end
+    jids[i] = item.jid
+  end
+  QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
+  announce(queue, wake)
+  return QE.list_json(jids)
+end
+
 -- pause(queue...) / unpause(queue...) -> 'OK'
 function QE.cmd_pause(queues, paused)
   for _, q in ipairs(queues) do QE.name(q, 'queue') end

@@ -202,3 +202,25 @@ def test_wait_rides_out_a_redis_restart_on_the_same_client(tmp_path: Path) -> No
         client.close()
         with contextlib.suppress(Exception):
             redis.Redis.from_url(url).shutdown(nosave=True)
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["shared-options", "mixed-options"])
+def test_put_many_both_forms_put_what_put_puts(engine: Client, q, redis_conn: redis.Redis, mixed: bool,
+                                               unchanged) -> None:
+    """put_many sends a batch whose jobs share their options as put_batch (options once, then
+    jid and data per job), other batches as put_many (every field per job): same results."""
+    q.put("k", {"old": True}, jid="dup", tags=("x",))
+    items = [{"klass": "k", "data": {"i": i}, "tags": ["t"], "priority": (i % 2) if mixed else 1,
+              "jid": f"b{i}"} for i in range(5)]
+    items.append({"klass": "k", "data": {"moved": 1}, "tags": ["t"], "priority": 1, "jid": "dup"})
+    jids = q.put_many(items)
+    assert jids == [f"b{i}" for i in range(5)] + ["dup"]
+    assert engine.jobs["dup"].data == {"moved": 1} and engine.jobs["dup"].tags == ["t"]
+    assert engine.tags() == ["t"] and engine.jobs.tagged("x")["total"] == 0
+    assert q.counts["waiting"] == 6 and len(engine.jobs["b3"].history) == 1
+    order = ["b1", "b3", "dup", "b0", "b2", "b4"] if mixed else ["b0", "b1", "b2", "b3", "b4", "dup"]
+    assert [j.jid for j in q.peek(6)] == order
+    # a batch of unique puts with one taken jid is refused whole
+    err = unchanged(DuplicateJob, q.put_many, [{"klass": "k", "data": {}, "jid": j, "unique": True}
+                                                for j in ("fresh", "b2")])
+    assert "b2" in str(err)
