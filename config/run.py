@@ -33,7 +33,9 @@ def say(message: str) -> None:
 def check_reachable(url: str) -> str | None:
     """Return None when Redis at ``url`` answers PING, else the reason it does not."""
     try:
-        conn = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        from queueengine.connection import connect
+
+        conn = connect(url, socket_connect_timeout=2, socket_timeout=2)  # redis://, redis+cluster://, redis+sentinel://
         conn.ping()
         conn.close()
         return None

@@ -2,7 +2,8 @@
 
 Environment variables: ``REDIS_URL`` (the engine's and the channel layer's Redis),
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (1/0), ``DJANGO_ALLOWED_HOSTS`` (comma-separated),
-``QE_NAMESPACE``, ``QE_MODE``, ``CHANNEL_LAYER`` (``redis`` or ``memory``).
+``QE_NAMESPACE``, ``QE_MODE``, ``CHANNEL_LAYER`` (``redis`` or ``memory``), ``CHANNELS_REDIS_URL``
+(the channel layer's Redis when it is not ``REDIS_URL``).
 """
 
 from __future__ import annotations
@@ -107,13 +108,27 @@ QUEUEENGINE = {
 }
 
 # Live updates: channels_redis in production and `make run`, in-memory when asked (tests).
-if os.environ.get("CHANNEL_LAYER", "redis") == "memory":
+# channels_redis speaks plain Redis and Sentinel, not Cluster: with a cluster REDIS_URL set
+# CHANNELS_REDIS_URL to a plain Redis for the layer (one daphne process may use CHANNEL_LAYER=memory).
+def _channel_hosts(url: str) -> list[object]:
+    from queueengine.connection import parse_url
+
+    target = parse_url(url)
+    if target.kind == "sentinel":
+        return [{"sentinels": list(target.nodes), "master_name": target.service, "db": target.db}]
+    return [url]
+
+
+_CLUSTER_ONLY = REDIS_URL.startswith(("redis+cluster://", "rediss+cluster://")) and not os.environ.get(
+    "CHANNELS_REDIS_URL")
+if os.environ.get("CHANNEL_LAYER", "redis") == "memory" or _CLUSTER_ONLY:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "qe-channels"},
+            "CONFIG": {"hosts": _channel_hosts(os.environ.get("CHANNELS_REDIS_URL") or REDIS_URL),
+                       "prefix": "qe-channels"},
         }
     }
 

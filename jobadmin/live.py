@@ -338,7 +338,7 @@ class Bridge:
 
 def _subscribed(sub: Any) -> bool:
     """True while the subscriber holds a live subscription."""
-    return getattr(sub, "_ps", None) is not None
+    return bool(sub.subscribed)
 
 
 _bridges: dict[tuple[int, str], Bridge] = {}

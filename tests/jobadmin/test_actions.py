@@ -332,7 +332,7 @@ def test_retrying_any_member_keeps_the_group_in_order(admin_web: Any, qe: Client
     """The group index loses exactly the retried jobs, whether they were its newest, its oldest
     or in between (the engine removes them scanning from the nearer end)."""
     jids = []
-    for i in range(7):
+    for _ in range(7):
         jids += failed_jobs(1)
     newest_first = list(reversed(jids))
     for jid in (jids[0], jids[-1], jids[3]):
