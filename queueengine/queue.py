@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -156,8 +157,21 @@ class Queue:
         (``PUT_BATCH`` jobs) is atomic and all calls go out in one pipeline.
         """
         rows: list[list[Any]] = []
+        templates: dict[Any, list[Any]] = {}   # klass -> the checked default fields of a pair
+        urandom, dumps = os.urandom, _args.dumps
         for i, item in enumerate(jobs):
-            if isinstance(item, Mapping):
+            if item.__class__ is tuple and len(item) == 2:   # (klass, data): the common case, fast
+                klass, data = item
+                try:
+                    row = templates[klass].copy()
+                except (KeyError, TypeError):
+                    row = put_fields(klass, None)
+                    with contextlib.suppress(TypeError):
+                        templates[klass] = row.copy()
+                row[0] = urandom(16).hex()
+                row[2] = dumps(data, "data")
+                rows.append(row)
+            elif isinstance(item, Mapping):
                 unknown = set(item) - _PUT_KEYS
                 if unknown:
                     raise InvalidArgument(f"jobs[{i}]: unknown put arguments {sorted(unknown)}")
