@@ -80,7 +80,7 @@ class Runner:
                 return  # handed back by the shutdown before it could start
             began = perf_counter()
             result = rec.handler.call(rec.job)
-            self._avg_runtime = 0.9 * self._avg_runtime + 0.1 * (perf_counter() - began)
+            self._avg_runtime = 0.7 * self._avg_runtime + 0.3 * (perf_counter() - began)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
         except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too

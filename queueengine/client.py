@@ -242,26 +242,30 @@ class Client:
             raise
 
     def wait_then_pop(self, wait_queues: Sequence[str], timeout: float, queues: Sequence[str], count: int,
-                      worker: str | None = None) -> tuple[list[Job], float | None]:
+                      worker: str | None = None, via: Direct | None = None) -> tuple[list[Job], float | None]:
         """``wait_for_work(wait_queues, timeout)`` and then ``pop_or_due(queues, count, worker)``,
         sent together: Redis runs the pop the moment the BLPOP returns (a put's wake token, or the
-        timeout), so the job reaches an idle worker in one round trip instead of two."""
+        timeout), so the job reaches an idle worker in one round trip instead of two. ``via``: the
+        blocking connection to use (a ``queueengine._direct.Direct``; default: the client's own)."""
         qs = _args.names([queues] if isinstance(queues, str) else queues, "queues")
         ws = _args.names([wait_queues] if isinstance(wait_queues, str) else wait_queues, "wait_queues")
         t = max(_args.number(timeout, "timeout"), 0.01)
         _args.integer(count, "count")
         w = _args.name(worker, "worker") if worker is not None else self.worker_name
-        conn = self._blocking()
-        direct = self._blocking_direct
-        if direct is None or direct.client is not conn:
-            direct = self._blocking_direct = Direct(conn)
+        direct = via
+        if direct is None:
+            conn = self._blocking()
+            direct = self._blocking_direct
+            if direct is None or direct.client is not conn:
+                direct = self._blocking_direct = Direct(conn)
         mode = self.lua.mode(self.redis)
         head = ("FCALL", self.lua.function_name) if mode == "function" else ("EVALSHA", self.lua.sha)
         try:
             _, reply = direct.execute_many(("BLPOP", *[self.keys.wake(q) for q in ws], t),
                                            (*head, 1, self.prefix, "pop", self._now_arg(), w, count, *qs))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            self._drop_blocking()
+            if via is None:
+                self._drop_blocking()
             raise
         if isinstance(reply, redis.ResponseError):
             if self.lua.is_missing(reply) or is_transient(reply):

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from queueengine._direct import Direct
 from queueengine.client import Client as EngineClient
 from queueengine.exceptions import QueueEngineError
 
@@ -161,6 +162,7 @@ class ReliableWorkerBackend:
         self._engine: EngineClient | None = None
         self._block: Any = None
         self._block_id: int | None = None
+        self._direct: Direct | None = None   # the blocking connection, used directly
         self._deferred: list[tuple[RawJob, bool, Any]] = []
         self._beats: dict[str, float] = {}
         self.tick_interval = 1.0
@@ -212,17 +214,20 @@ class ReliableWorkerBackend:
                     self._ahead.extend(got[want:])
         if not jobs:
             # Dispatch jobs are never delayed; the only timed event is a dead worker's lease
-            # running out, which the next pop (at most ``block`` seconds away) reclaims.
-            wait = block
-            if wait > 0:
+            # running out, which the next pop (at most ``block`` seconds away) reclaims. The
+            # BLPOP and the pop go out together: Redis pops the moment a put wakes the BLPOP.
+            if block > 0:
+                if self._direct is None:
+                    self._direct = Direct(self._block)
                 if self._block_id is None:
-                    self._block_id = int(self._block.client_id())
+                    self._block_id = int(self._direct.execute("CLIENT", "ID"))
                 try:
-                    self._block.blpop([self.engine.keys.wake(q) for q in self.queues], timeout=wait)
+                    jobs, _ = self.engine.wait_then_pop(self.queues, block, self.queues, count, via=self._direct)
                 except Exception:
                     self._block_id = None
                     raise
-            jobs = self._pop(count)
+            else:
+                jobs = self._pop(count)
         now = time.monotonic()
         out = []
         for job in jobs:
