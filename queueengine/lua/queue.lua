@@ -157,12 +157,54 @@ local function announce(queue, wake)
   QE.register_queue(queue)
 end
 
+-- plain_put(worker, queue, args) -> jid | nil: the common put (a new job, no delay, tags,
+-- dependencies, throttles, backoff or unique flag) with the same checks and effects as the
+-- general path, in fewer steps; nil when the put is not that plain (the caller goes on).
+function QE.plain_put(worker, queue, a)
+  if a[10] ~= '[]' or a[12] ~= '[]' or (a[13] ~= '0' and a[13] ~= '') or a[14] ~= '[]'
+      or (a[16] ~= '' and a[16] ~= nil) or (a[8] ~= '0' and a[8] ~= '0.0') or #a ~= 16 then
+    return nil
+  end
+  local jid = QE.name(a[5], 'jid')
+  local klass = a[6]
+  if klass == nil or klass == '' then QE.raise('InvalidArgument', 'klass must be a non-empty string') end
+  local data = a[7]
+  QE.json(data, 'data')
+  QE.integer(a[9], 'priority', -QE.PRIORITY_LIMIT, QE.PRIORITY_LIMIT)
+  QE.integer(a[11], 'retries', 0, 1000000000)
+  local r = a[15]
+  local inbox = nil
+  if r ~= '0' and r ~= '1' then
+    if r == nil or r == '' or r == 'true' or r == 'false' then return nil end
+    inbox = QE.name(r, 'reply')
+  end
+  local key = QE.kj(jid)
+  if redis.call('EXISTS', key) == 1 then return nil end   -- a move: the general path
+  QE.check_bounds(queue, {{jid = jid, data = data}})
+  local qjson = cjson.encode(queue)
+  local f = {'jid', jid, 'klass', klass, 'data', data, 'priority', a[9], 'state', 'waiting', 'queue', queue,
+    'retries', a[11], 'remaining', a[11], 'time', QE.nows,
+    'history', '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'}
+  if r ~= '0' then f[#f + 1] = 'reply'; f[#f + 1] = '1' end
+  if inbox then f[#f + 1] = 'inbox'; f[#f + 1] = inbox end
+  redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(a[9]), QE.next_seq()), jid)
+  redis.call('HSET', key, unpack(f))
+  redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
+    .. ',"t":' .. QE.nows .. ',"state":"waiting"}')
+  announce(queue, true)
+  return jid
+end
+
 -- put(worker, queue, jid, klass, data, delay, priority, tags, retries, depends, unique,
 --     throttles, reply, backoff) -> jid. reply: 0, 1, or the name of the putting client's
 --     reply inbox (see queueengine/replies.py).
 function QE.cmd_put(args, requeue)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
+  if not requeue then
+    local jid = QE.plain_put(worker, queue, args)
+    if jid then return jid end
+  end
   local s = QE.parse_put(queue, args, 5, {})
   QE.lookup_put(s, requeue)
   QE.check_bounds(queue, {s})
