@@ -17,7 +17,7 @@ from .errors import InvalidArgument
 from .worker import Worker
 
 TYPES = ("redis", "memory")
-MODES = ("simple", "recoverable", "reliable")
+MODES = ("simple", "recoverable", "reliable", "jobasync")
 DEFAULT_MODE = "reliable"
 DEFAULT_URI = "redis://127.0.0.1:6379/0"
 
@@ -112,6 +112,10 @@ class JobManager:
     def client(self, type: str = "redis", **cfg: Any) -> Client:
         """Build and start a client; see DESIGN.md §4 for the options."""
         _check_type(type)
+        if cfg.get("mode") == "jobasync":  # Job::Async::Redis's own keys: options of its own
+            from .jobasync import build_client
+
+            return build_client(type, cfg)
         _check_options("client", cfg, CLIENT_OPTIONS)
         mode = _mode("client", cfg)
         namespace = _namespace("client", cfg)
@@ -134,6 +138,10 @@ class JobManager:
     def worker(self, type: str = "redis", **cfg: Any) -> Worker:
         """Build a worker and check its namespace's mode; ``start()`` or ``run()`` it."""
         _check_type(type)
+        if cfg.get("mode") == "jobasync":
+            from .jobasync import build_worker
+
+            return build_worker(type, cfg)
         _check_options("worker", cfg, WORKER_OPTIONS)
         mode = _mode("worker", cfg)
         namespace = _namespace("worker", cfg)
