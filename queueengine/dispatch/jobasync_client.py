@@ -91,14 +91,16 @@ class JobAsyncClientBackend:
         pipe.execute()
 
     def abandon(self, jid: str, token: Any) -> Outcome | None:
-        """Withdraw a timed-out job: ``LREM`` it from the queue and ``DEL`` its hash (atomically);
-        return its outcome if it had finished meanwhile."""
+        """Withdraw a timed-out job: ``LREM`` it from the queue and from ``P::processing`` (a dead
+        worker's claim; a live worker's own ``LREM`` then finds nothing) and ``DEL`` its hash, in
+        one MULTI; return its outcome if it had finished meanwhile."""
         key = self.keys.job(jid)
         pipe = self.conn.pipeline(transaction=True)
         pipe.lrem(self.queue_key, 1, jid)
+        pipe.lrem(self.keys.processing, 1, jid)
         pipe.hmget(key, ["result", "_error"])
         pipe.delete(key)
-        _, (result, error), _ = pipe.execute()
+        _, _, (result, error), _ = pipe.execute()
         return stored_outcome(result, error)
 
     def lookup(self, jids: Sequence[str]) -> dict[str, Outcome]:

@@ -1,0 +1,1 @@
+"""Interoperability with the systems the engine replaces (Perl Job::Async, Qless)."""
