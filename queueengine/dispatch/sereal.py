@@ -15,6 +15,7 @@ UTF-8 when they are valid UTF-8 and as Latin-1 (Perl's own reading of such a str
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 from collections.abc import Callable
@@ -42,7 +43,7 @@ _NAMES = {
     PACKET_START: "PACKET_START", EXTEND: "EXTEND",
 }
 
-MAX_DEPTH = 500
+MAX_DEPTH = 100
 """Deepest nesting accepted (a hostile blob cannot exhaust the stack)."""
 
 
@@ -197,8 +198,13 @@ class _Reader:
             return self._hash(self.varint(), offset, track)
         if tag == ARRAY:
             return self._array(self.varint(), offset, track)
+        at = self.pos - 1
         what = _NAMES.get(tag, f"unknown tag 0x{tag:02x}")
-        raise self.fail(f"{what} is not plain data", self.pos - 1)
+        if tag in (OBJECT, OBJECTV):
+            with contextlib.suppress(SerealError):
+                name = self.item() if tag == OBJECT else self.at_offset(self.varint())
+                what = f"a blessed object of class {name!r}"
+        raise self.fail(f"{what} is not plain data", at)
 
 
 def decode(blob: bytes) -> Any:
