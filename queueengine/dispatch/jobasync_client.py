@@ -8,6 +8,7 @@ Submits from several threads go out together (one pipeline, one ``LPUSH``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from .base import GroupCommit, Outcome
 from .jobasync import JobAsyncKeys, decode_result, encode_params, stamp
 from .redisbase import ReplyListener, connect
 
-LOST = {"group": "jobasync-lost", "message": "the job hash held no result when its notification came"}
+log = logging.getLogger("queueengine.dispatch")
 
 
 def stored_outcome(result: bytes | None, error: bytes | None) -> Outcome | None:
@@ -72,7 +73,12 @@ class JobAsyncClientBackend:
         pipe.hmget(key, ["result", "_error"])
         pipe.delete(key)   # also for ids this client forgot (timed out), as Job::Async does
         (result, error), _ = pipe.execute()
-        outcome = stored_outcome(result, error) or (False, LOST)
+        outcome = stored_outcome(result, error)
+        if outcome is None:
+            # already read (by the once-a-second read-back of pending jobs, which then DELs the
+            # hash) or deleted by another holder of this client id: nothing to report
+            log.debug("notification for job %s whose hash holds no result", jid)
+            return
         assert self._on_reply is not None
         self._on_reply(jid, *outcome)
 

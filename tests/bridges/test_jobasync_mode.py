@@ -61,7 +61,8 @@ def test_a_python_client_writes_what_a_perl_worker_reads(uri: str, redis_conn: r
         client.submit(x=3, f=0.1, ok=True, s="hi", l=[1, 2])
         jid = redis_conn.lindex("jobs::pending", 0).decode()
         record = {k.decode(): v.decode() for k, v in redis_conn.hgetall(f"job::{jid}").items()}
-        client.close()
+        assert client.counts() == {"name": "pending", "waiting": 1, "processing": 0}
+        assert client.sweep(10) == 0          # nothing to sweep: no claim times in Job::Async
     assert float(record.pop("_queued")) > 1e9
     assert record == {
         "_reply_to": "c1", "text_x": "3", "text_f": "0.1", "text_ok": "1", "text_s": "hi", "json_l": "[1,2]",
