@@ -210,3 +210,15 @@ def test_bad_worker_options_are_refused(options: dict[str, Any], message: str, r
     with pytest.raises(InvalidArgument, match=message):
         JobManager().worker("redis", mode="jobasync", **options)
     assert redis_conn.dbsize() == 0
+
+
+def test_asubmit_from_asyncio(uri: str, workers: list[Worker]) -> None:
+    import asyncio
+
+    _worker(workers, uri, lambda job: job.data["x"] + 1)
+
+    async def main() -> list[Any]:
+        with JobManager().client("redis", uri=uri, mode="jobasync", timeout=30) as client:
+            return list(await asyncio.gather(*(client.asubmit(x=i) for i in range(10))))
+
+    assert asyncio.run(main()) == list(range(1, 11))
