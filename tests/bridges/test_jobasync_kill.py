@@ -13,12 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import redis
 
 from queueengine.dispatch import JobManager
 
-from .perl_fixtures import ROOT, PerlStack, perl, perl_uri  # noqa: F401
+from .perl_fixtures import ROOT, PerlStack, perl, perl_uri, wait_for  # noqa: F401
 
 
 def test_killed_python_worker_leaves_the_id_in_processing(
@@ -31,8 +32,12 @@ def test_killed_python_worker_leaves_the_id_in_processing(
     try:
         future = client.submit(x=21)
         assert held.stdout is not None
-        line = held.stdout.readline()
-        assert line.startswith("started "), line
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(held.stdout or ()), daemon=True)
+        reader.start()
+        wait_for(lambda: lines or held.poll() is not None, "the Python worker to take the job", 60)
+        line = lines[0] if lines else ""
+        assert line.startswith("started "), f"worker said {line!r}, exit code {held.poll()}"
         jid = line.split()[1]
         held.send_signal(signal.SIGKILL)
         assert held.wait(10) == -signal.SIGKILL

@@ -24,12 +24,14 @@ def test_python_client_gets_every_result_from_a_perl_worker(
         futures = {i: client.submit(x=i) for i in range(1, 201)}
         got = {i: f.result(60) for i, f in futures.items()}
         half = client.submit(x=1.25).result(60)
+        # every kind of field a Python client writes is one a Perl worker decodes (json_, _qe)
+        mixed = client.submit(x=3, l=[1, {"a": 2}], s="é", yes=True, none=None).result(60)
     finally:
         client.close()
         assert worker.stop() == 0
     # a Perl worker's scalar results are text ('T' tag): numbers come back as strings
     assert got == {i: str(2 * i) for i in range(1, 201)}
-    assert half == "2.5"
+    assert half == "2.5" and mixed == "6"
     assert redis_conn.keys("job::*") == []          # the Python client DELs what it read
     assert redis_conn.llen("jobs::processing") == 0
 
