@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from . import sereal
-from .base import Client
+from .base import Client, new_id
 from .errors import InvalidArgument
 from .manager import _name, _number, _uri
 from .worker import Worker
@@ -238,7 +238,6 @@ def build_client(kind: str, cfg: dict[str, Any]) -> Client:
     timeout = cfg.get("timeout")
     if timeout is not None:
         _number("client", "timeout", timeout)
-    from .base import new_id
     from .jobasync_client import JobAsyncClientBackend
 
     client_id = _name("client", "id", cfg.get("id") or new_id())
