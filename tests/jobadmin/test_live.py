@@ -46,12 +46,14 @@ def session_cookie(django_user_model: Any, **flags: Any) -> bytes:
     return f"sessionid={web.cookies['sessionid'].value}; csrftoken={CSRF_SECRET}".encode()
 
 
-async def connect(page: str, cookie: bytes | None, origin: tuple[bytes, bytes] = ORIGIN) -> tuple[Any, bool, Any]:
+async def connect(page: str, cookie: bytes | None, origin: tuple[bytes, bytes] | None = ORIGIN,
+                  host: bytes = b"127.0.0.1") -> tuple[Any, bool, Any]:
+    """A websocket handshake with the project's ASGI app, as a browser on ``http://<host>`` makes it."""
     from urllib.parse import urlencode
 
     from config.asgi import application
 
-    headers = [origin]
+    headers = [(b"host", host)] + ([origin] if origin is not None else [])
     if cookie is not None:
         headers.append((b"cookie", cookie))
     comm = WebsocketCommunicator(application, "/jobs/ws/live/?" + urlencode({"page": page}), headers=headers)
@@ -76,6 +78,30 @@ async def test_anonymous_non_staff_and_foreign_origin_are_refused(django_user_mo
     assert not connected
     comm, connected, code = await connect("/admin/", staff)
     assert not connected and code == 4400
+
+
+async def test_the_origin_must_be_the_sockets_own_scheme_host_and_port(django_user_model: Any, qe: Client,
+                                                                      settings: Any, bridges: None) -> None:
+    """Same host, another port: refused (AllowedHostsOriginValidator would let it in); the
+    socket's own origin is accepted, so is an origin QUEUEENGINE["ALLOWED_ORIGINS"] lists; no
+    Origin, https for a ws:// socket, or a host outside ALLOWED_HOSTS is refused."""
+    staff = await staff_cookie(django_user_model)
+    own = (b"origin", b"http://127.0.0.1:8000")
+    for origin, host in [((b"origin", b"http://127.0.0.1:9"), b"127.0.0.1:8000"),
+                         ((b"origin", b"http://127.0.0.1"), b"127.0.0.1:8000"),
+                         ((b"origin", b"https://127.0.0.1:8000"), b"127.0.0.1:8000"),
+                         (None, b"127.0.0.1:8000"),
+                         ((b"origin", b"http://evil.example:8000"), b"evil.example:8000")]:
+        comm, connected, code = await connect("/jobs/", staff, origin=origin, host=host)
+        assert not connected and code == 1000, (origin, host)   # denied at the handshake (HTTP 403)
+    comm, connected, _ = await connect("/jobs/", staff, origin=own, host=b"127.0.0.1:8000")
+    assert connected
+    await comm.disconnect()
+    settings.QUEUEENGINE = {**settings.QUEUEENGINE, "ALLOWED_ORIGINS": ["https://ops.example.com"]}
+    comm, connected, _ = await connect("/jobs/", staff, origin=(b"origin", b"https://ops.example.com:443"),
+                                       host=b"127.0.0.1:8000")
+    assert connected
+    await comm.disconnect()
 
 
 async def test_joins_the_groups_of_its_page_and_gets_fragments(django_user_model: Any, qe: Client,
