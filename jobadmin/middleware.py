@@ -11,7 +11,8 @@ them. It allows scripts, styles, images and websockets from the dashboard's own 
 no inline script or style (the dashboard has none: behaviour lives in ``dashboard.js``, looks
 in ``dashboard.css``, and htmx's own indicator style is switched off by a meta tag).
 ``QUEUEENGINE["CSP"]`` replaces the policy with the project's own string, or turns it off with
-``False``; a response that already carries the header keeps it.
+``False``; a response that already carries the header keeps it. With DEBUG on, Django's
+technical 404/500 pages (inline styles) go out without it.
 
 A dashboard request that fails because Redis does not answer gets a 503: an HTML page naming
 the Redis URL (password hidden) and what to do, or JSON for the API and the metrics.
@@ -25,6 +26,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -93,6 +95,8 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if settings.DEBUG and response.status_code in (404, 500) and "text/html" in response.get("Content-Type", ""):
+            return response  # Django's technical error pages (DEBUG only) have inline styles and scripts
         if is_dashboard(request) and "Content-Security-Policy" not in response:
             policy = policy_for(request)
             if policy:
