@@ -57,7 +57,7 @@ async def connect(page: str, cookie: bytes | None, origin: tuple[bytes, bytes] |
     if cookie is not None:
         headers.append((b"cookie", cookie))
     comm = WebsocketCommunicator(application, "/jobs/ws/live/?" + urlencode({"page": page}), headers=headers)
-    connected, code = await comm.connect(timeout=5)
+    connected, code = await comm.connect(timeout=20)
     return comm, connected, code
 
 
@@ -111,13 +111,13 @@ async def test_joins_the_groups_of_its_page_and_gets_fragments(django_user_model
     staff = await staff_cookie(django_user_model)
     comm, connected, _ = await connect("/jobs/queue/work/?tab=waiting", staff)
     assert connected
-    first = await comm.receive_from(timeout=5)
+    first = await comm.receive_from(timeout=20)
     assert first.lstrip().startswith('<section id="queue_counts"') and '<section id="queue_tab"' in first
     layer = get_channel_layer()
     mine = live.group_name("test", "queue.work")
     assert set(layer.groups.get(mine, {})) and not layer.groups.get(live.group_name("test", "overview"))
     jid = await sync_to_async(qe.queues["work"].put)("app.jobs.Live", {"n": 1})
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await comm.receive_from(timeout=20)
     assert jid in pushed and "app.jobs.Live" in pushed
     await comm.disconnect()
     assert not layer.groups.get(mine)
@@ -134,7 +134,7 @@ async def test_pushed_forms_carry_tokens_for_the_browsers_csrf_cookie(django_use
     cookie = await sync_to_async(session_cookie)(django_user_model, superuser=True)
     comm, connected, _ = await connect(f"/jobs/job/{jid}/", cookie)
     assert connected
-    html = await comm.receive_from(timeout=5)
+    html = await comm.receive_from(timeout=20)
     tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
     assert tokens and {_unmask_cipher_token(t) for t in tokens} == {CSRF_SECRET}
     await comm.disconnect()
@@ -179,7 +179,7 @@ async def test_never_gets_fragments_of_other_groups(django_user_model: Any, qe: 
     staff = await staff_cookie(django_user_model)
     comm, connected, _ = await connect("/jobs/queue/mine/?tab=waiting", staff)
     assert connected
-    await comm.receive_from(timeout=5)
+    await comm.receive_from(timeout=20)
     layer = get_channel_layer()
     assert not layer.groups.get(live.group_name("test", "queue.theirs"))
     before = bridge.pushes["queue.mine"]
@@ -187,7 +187,7 @@ async def test_never_gets_fragments_of_other_groups(django_user_model: Any, qe: 
     await wait_until(lambda: bridge.events_seen >= 20 and not bridge.dirty, "the bridge to handle 20 events")
     assert bridge.pushes["queue.mine"] == before, "another queue's events pushed this page's topic"
     jid = await sync_to_async(qe.queues["mine"].put)("app.jobs.Mine", {})
-    first = await comm.receive_from(timeout=10)
+    first = await comm.receive_from(timeout=20)
     assert jid in first, "the tab received something before its own queue's fragment"
     await comm.disconnect()
 
@@ -198,11 +198,11 @@ async def test_job_page_follows_its_job(django_user_model: Any, qe: Client, brid
     jid = await sync_to_async(qe.queues["work"].put)("app.jobs.Story", {})
     comm, connected, _ = await connect(f"/jobs/job/{jid}/", staff)
     assert connected
-    assert "badge-waiting" in await comm.receive_from(timeout=5)
+    assert "badge-waiting" in await comm.receive_from(timeout=20)
     job = (await sync_to_async(qe.queues["work"].pop)(1))[0]
-    assert "badge-running" in await comm.receive_from(timeout=5)
+    assert "badge-running" in await comm.receive_from(timeout=20)
     await sync_to_async(job.complete)({"answer": 42})
-    html = await comm.receive_from(timeout=5)
+    html = await comm.receive_from(timeout=20)
     assert "badge-complete" in html and "&quot;answer&quot;: 42" in html and 'id="job_outcome"' in html
     await comm.disconnect()
 
@@ -217,11 +217,11 @@ async def test_hidden_tab_pauses_then_catches_up(django_user_model: Any, qe: Cli
     staff = await staff_cookie(django_user_model)
     hidden, connected, _ = await connect("/jobs/queue/work/?tab=waiting", staff)
     assert connected
-    await hidden.receive_from(timeout=5)
+    await hidden.receive_from(timeout=20)
     await hidden.send_json_to({"pause": True})
     probe, connected, _ = await connect("/jobs/queue/work/?tab=waiting", staff)
     assert connected
-    await probe.receive_from(timeout=5)
+    await probe.receive_from(timeout=20)
     jid = await sync_to_async(qe.queues["work"].put)("app.jobs.X", {})
     await receive_containing(probe, jid)
     while not await hidden.receive_nothing(timeout=0.2):   # only renders from before the put may be queued
@@ -240,12 +240,10 @@ async def test_one_subscriber_per_process(django_user_model: Any, qe: Client, re
     for page in ("/jobs/", "/jobs/", "/jobs/workers/", "/jobs/queue/a/", "/jobs/failed/"):
         comm, connected, _ = await connect(page, staff)
         assert connected
-        await comm.receive_from(timeout=5)
+        await comm.receive_from(timeout=20)
         comms.append(comm)
     channel = qe.keys.events
-    deadline = time.monotonic() + 5
-    while redis_conn.pubsub_numsub(channel)[0][1] < 1 and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: redis_conn.pubsub_numsub(channel)[0][1] >= 1, "the subscription", timeout=20)
     assert redis_conn.pubsub_numsub(channel)[0][1] == 1
     for comm in comms:
         await comm.disconnect()
@@ -258,7 +256,7 @@ async def test_a_burst_of_ten_thousand_events_is_a_handful_of_pushes(django_user
     staff = await staff_cookie(django_user_model)
     comm, connected, _ = await connect("/jobs/", staff)
     assert connected
-    await comm.receive_from(timeout=5)
+    await comm.receive_from(timeout=20)
     bridge = await live.bridge_for("test")
     topics = ("overview", "failures", "workers")
     before = {t: bridge.pushes[t] for t in topics}
@@ -285,13 +283,13 @@ async def test_bridge_reconnects_after_a_redis_restart(django_user_model: Any, t
         staff = await staff_cookie(django_user_model)
         comm, connected, _ = await connect("/jobs/queue/restart/?tab=waiting", staff)
         assert connected
-        await comm.receive_from(timeout=5)
+        await comm.receive_from(timeout=20)
         bridge = await live.bridge_for("test")
         await sync_to_async(server.restart)()
         engine.close()
         engine = Client.from_url(url, namespace="test")
         jid = await sync_to_async(engine.queues["restart"].put)("app.jobs.After", {})
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         seen = False
         while not seen and time.monotonic() < deadline:
             if not await comm.receive_nothing(timeout=0.2):
@@ -319,9 +317,9 @@ async def test_sampler_pushes_what_no_event_announces(django_user_model: Any, qe
     staff = await staff_cookie(django_user_model)
     comm, connected, _ = await connect("/jobs/queue/lease/?tab=stalled", staff)
     assert connected
-    first = await comm.receive_from(timeout=5)
+    first = await comm.receive_from(timeout=20)
     assert job.jid not in first
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     stalled = False
     while not stalled and time.monotonic() < deadline:
         if not await comm.receive_nothing(timeout=0.2):
@@ -344,22 +342,20 @@ async def test_bridge_starts_and_stops_with_the_asgi_app(qe: Client, redis_conn:
     app = LiveApplication(inner)
     comm = ApplicationCommunicator(app, {"type": "lifespan"})
     await comm.send_input({"type": "lifespan.startup"})
-    assert (await comm.receive_output(timeout=5))["type"] == "lifespan.startup.complete"
+    assert (await comm.receive_output(timeout=20))["type"] == "lifespan.startup.complete"
     bridge = await live.bridge_for("test")
-    await asyncio.wait_for(bridge.listening.wait(), 5)
-    await asyncio.wait_for(bridge.ready.wait(), 5)
+    await asyncio.wait_for(bridge.listening.wait(), 20)
+    await asyncio.wait_for(bridge.ready.wait(), 20)
     assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 1
     assert redis_conn.get(qe.keys.key("dash:live-leader")) is None
     redis_conn.config_resetstat()
-    await asyncio.sleep(live.SAMPLE_EVERY * 2.5)
+    taken = bridge.samples
+    await wait_until(lambda: bridge.samples >= taken + 3, "three periodic samples", timeout=30)
     stats = redis_conn.info("commandstats")
     assert "cmdstat_set" not in stats and "cmdstat_info" not in stats, "an idle bridge sampled Redis"
     await comm.send_input({"type": "lifespan.shutdown"})
-    assert (await comm.receive_output(timeout=5))["type"] == "lifespan.shutdown.complete"
-    deadline = time.monotonic() + 5
-    while redis_conn.pubsub_numsub(qe.keys.events)[0][1] and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 0
+    assert (await comm.receive_output(timeout=20))["type"] == "lifespan.shutdown.complete"
+    await wait_until(lambda: redis_conn.pubsub_numsub(qe.keys.events)[0][1] == 0, "the unsubscription", timeout=20)
 
 
 async def test_a_tab_makes_its_bridge_lead_and_closing_it_gives_the_lead_up(django_user_model: Any, qe: Client,
@@ -369,12 +365,10 @@ async def test_a_tab_makes_its_bridge_lead_and_closing_it_gives_the_lead_up(djan
     staff = await staff_cookie(django_user_model)
     comm, connected, _ = await connect("/jobs/", staff)
     assert connected
-    await comm.receive_from(timeout=5)
+    await comm.receive_from(timeout=20)
     bridge = await live.bridge_for("test")
     assert bridge.leader and redis_conn.get(qe.keys.key("dash:live-leader")) == bridge.token.encode()
     assert b"overview" in redis_conn.zrange(qe.keys.key("dash:live-topics"), 0, -1)
     await comm.disconnect()
-    deadline = time.monotonic() + 5
-    while redis_conn.get(qe.keys.key("dash:live-leader")) is not None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert redis_conn.get(qe.keys.key("dash:live-leader")) is None and not bridge.leader
+    await wait_until(lambda: redis_conn.get(qe.keys.key("dash:live-leader")) is None and not bridge.leader,
+                     "the bridge to give the lead up", timeout=20)
