@@ -133,3 +133,15 @@ def test_redacted_url_hides_only_the_password() -> None:
     assert redacted_url("redis://user:pw@h:1/2") == "redis://user:***@h:1/2"
     assert redacted_url("redis://:pw@h:1/2") == "redis://:***@h:1/2"
     assert redacted_url("redis://h:1/2") == "redis://h:1/2"
+
+
+def test_system_checks_know_and_validate_the_hardening_keys(settings: Any) -> None:
+    """CSP and ALLOWED_ORIGINS are known keys; a wrong value is an error naming the key."""
+    from queueengine.checks import check_queueengine_settings
+
+    base = {"URL": "redis://127.0.0.1:6379/0", "NAMESPACE": "test"}
+    settings.QUEUEENGINE = {**base, "CSP": False, "ALLOWED_ORIGINS": ["https://ops.example.com", "http://h:81"]}
+    assert check_queueengine_settings() == []
+    settings.QUEUEENGINE = {**base, "CSP": 3, "ALLOWED_ORIGINS": ["ops.example.com/path"]}
+    found = {m.id: m.msg for m in check_queueengine_settings()}
+    assert "CSP" in found["queueengine.E030"] and "ALLOWED_ORIGINS" in found["queueengine.E031"]
