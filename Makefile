@@ -4,12 +4,13 @@ VENV ?= .venv
 PYTHON ?= $(shell scripts/find_python.sh 3.11 3.12 || scripts/find_python.sh 3.11)
 PY := $(VENV)/bin/python
 
-.PHONY: help venv run test check lint typecheck bench soak clean screenshots
+.PHONY: help venv run test check lint typecheck bench soak clean screenshots stress-test
 
 help:
-	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis"
+	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis (DEBUG=1: Django's DEBUG on)"
 	@echo "make test       build the environments and run the whole suite (+ ruff, mypy)"
 	@echo "make check      the suite in the current environment only (quick loop)"
+	@echo "make stress-test the whole suite 3 times in a row while stress-ng loads every core (RUNS=n)"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
 	@echo "make soak       200,000 jobs per durable mode under chaos (worker kills, Redis pauses, restarts, failovers)"
@@ -25,6 +26,9 @@ test:
 
 check: venv
 	$(PY) -m pytest -q $(ARGS)
+
+stress-test: venv
+	@bash scripts/stress_test.sh $(VENV) $(ARGS)
 
 screenshots: venv
 	QE_SCREENSHOT_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/browser -k screenshots

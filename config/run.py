@@ -4,7 +4,8 @@ Run as ``python -m config.run`` from the repository root (``make run`` does). Ct
 everything it started, the embedded Redis last, and leaves no process behind.
 
 Environment: ``REDIS_URL`` (use that Redis instead of an embedded one), ``PORT`` (default 8000),
-``DEMO=0`` (do not seed demo jobs on the first run), ``QE_DATA_DIR`` (default ``.data/``).
+``DEMO=0`` (do not seed demo jobs on the first run), ``QE_DATA_DIR`` (default ``.data/``),
+``DEBUG=1`` (Django's DEBUG on: debug error pages; off by default, static files are served either way).
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ def stop(children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 1
             proc.wait()
 
 
+def debug_switch() -> bool:
+    """``DEBUG=1`` turns Django's DEBUG on for the children (``DJANGO_DEBUG`` wins when both are set)."""
+    wanted = os.environ.get("DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    os.environ.setdefault("DJANGO_DEBUG", "1" if wanted else "0")
+    return os.environ["DJANGO_DEBUG"] == "1"
+
+
 def main() -> int:
     """Bring everything up, wait for Ctrl-C (or a child's death), bring everything down."""
     os.chdir(ROOT)
@@ -130,6 +138,7 @@ def main() -> int:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     port = os.environ.get("PORT", "8000")
+    debug = debug_switch()
     url, server = resolve_redis()
     os.environ["REDIS_URL"] = url
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -155,6 +164,8 @@ def main() -> int:
         say("")
         say(f"dashboard: http://127.0.0.1:{port}/jobs/     admin: http://127.0.0.1:{port}/admin/")
         say(login)
+        say("DEBUG is on (debug error pages list every URL: never expose this server)" if debug
+            else "DEBUG is off (DEBUG=1 make run turns it on)")
         say("Ctrl-C stops everything.")
         while not stopping:
             for name, proc in children:

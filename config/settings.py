@@ -1,7 +1,8 @@
 """Settings of the demo project that hosts ``queueengine`` and ``jobadmin``.
 
 Environment variables: ``REDIS_URL`` (the engine's and the channel layer's Redis),
-``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (1/0), ``DJANGO_ALLOWED_HOSTS`` (comma-separated),
+``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (1/0, default 0), ``DJANGO_ALLOWED_HOSTS`` (comma-separated),
+``DJANGO_SERVE_STATIC`` (1/0, default 1: the ASGI app serves /static/ itself, DEBUG or not),
 ``QE_NAMESPACE``, ``QE_MODE``, ``CHANNEL_LAYER`` (``redis`` or ``memory``), ``CHANNELS_REDIS_URL``
 (the channel layer's Redis when it is not ``REDIS_URL``).
 """
@@ -28,7 +29,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+SERVE_STATIC = os.environ.get("DJANGO_SERVE_STATIC", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "jobadmin.middleware.ContentSecurityPolicyMiddleware",
+    "jobadmin.middleware.RedisUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

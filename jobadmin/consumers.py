@@ -25,6 +25,7 @@ from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
 from jobadmin import conf, live
+from jobadmin.middleware import REDIS_DOWN as REDIS_ERRORS
 from jobadmin.permissions import can_view
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 
 LISTEN_WAIT = 3.0
 """Longest wait for the bridge's subscription before the first render (Redis may be away)."""
+REDIS_DOWN_BADGE = ('<span id="live-badge" hx-swap-oob="true" class="live-badge badge badge-offline" '
+                    'title="the dashboard cannot reach Redis" data-live-state="redis-down">Redis unreachable</span>')
+LIVE_BADGE = ('<span id="live-badge" hx-swap-oob="true" class="live-badge badge badge-live" '
+              'title="live updates over a websocket" data-live-state="live">live</span>')
+"""Sent instead of the fragments while Redis is away, and with the first fragments after it."""
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_PAGE = 4400
 
@@ -81,6 +87,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.refresh_wanted = False
         self.refresher: asyncio.Task[None] | None = None
         self.bridge: live.Bridge | None = None
+        self.redis_down = False
         user = self.scope.get("user")
         if user is None or not can_view(user):
             await self.close(code=CLOSE_FORBIDDEN)
@@ -151,6 +158,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 html = await sync_to_async(render_page_fragments, thread_sensitive=True)(
                     user, self.page, cookies, self.namespace)
                 future.set_result(html)
+            except REDIS_ERRORS as exc:
+                log.warning("live render of %s: Redis is unreachable (%s)", self.page, exc)
+                future.set_exception(exc)
             except Exception as exc:
                 log.exception("live render of %s failed", self.page)
                 future.set_exception(exc)
@@ -158,7 +168,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 asyncio.get_running_loop().call_later(2.0, _renders.pop, key, None)
         try:
             html = await asyncio.shield(future)
+        except REDIS_ERRORS:
+            if not self.redis_down:
+                self.redis_down = True
+                await self.send(text_data=REDIS_DOWN_BADGE)
+            return
         except Exception:
             return
         if html:
+            if self.redis_down:
+                self.redis_down = False
+                html = LIVE_BADGE + html
             await self.send(text_data=html)

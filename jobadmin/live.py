@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -116,12 +117,14 @@ class Bridge:
         self.ready = asyncio.Event()                  # set after the first sample (leadership known)
         self.listening = asyncio.Event()              # set once the events subscription is confirmed
         self.reconnects = 0
+        self.samples = 0                              # periodic samples taken (for tests and stats)
         self._last_sent: dict[str, float] = {}
         self._dirty_since: dict[str, float] = {}
         self._events_since: Counter[str] = Counter()
         self._run_id: str | None = None
         self._signature: dict[str, Any] = {}
         self._last_tick = time.monotonic()
+        self._sample_lock = threading.Lock()
 
     # ------------------------------------------------------------------ keys
     @property
@@ -270,6 +273,7 @@ class Bridge:
         while True:
             try:
                 await asyncio.to_thread(self._sample)
+                self.samples += 1
                 self.ready.set()
             except asyncio.CancelledError:
                 raise
@@ -279,7 +283,13 @@ class Bridge:
 
     def _sample(self, catch_up: bool = True) -> None:
         """Leadership, shared interest, and counts no event announces (runs in a thread).
-        ``catch_up``: refresh every watched page when this bridge has just become the leader."""
+        ``catch_up``: refresh every watched page when this bridge has just become the leader.
+        One sample at a time: a periodic one that saw no tab must not undo the leadership a new
+        tab's own sample has just taken."""
+        with self._sample_lock:
+            self._sample_locked(catch_up)
+
+    def _sample_locked(self, catch_up: bool) -> None:
         r = self.client.redis
         now = time.time()
         local = sorted(self.local)

@@ -17,7 +17,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
               "METRICS_TOKEN", "PAGE_SIZE", "PREVIEW_BYTES", "NAMESPACES", "REQUIRE_VIEW_PERMISSION", "ENVIRONMENT",
-              "LIVE", "QUEUE_NAMESPACES")
+              "LIVE", "QUEUE_NAMESPACES", "CSP", "ALLOWED_ORIGINS")
 """Every key of ``QUEUEENGINE``: the engine's (``queueengine.conf``) and the dashboard's (``jobadmin.conf``)."""
 MODES = ("simple", "recoverable", "reliable")
 URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
@@ -101,6 +101,15 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         messages.append(_error("QUEUEENGINE['METRICS_TOKEN'] must be a string of at least 16 characters.",
                                "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe())'", 9))
+    csp = config.get("CSP")
+    if csp is not None and csp is not False and not (isinstance(csp, str) and csp.strip()):
+        messages.append(_error(f"QUEUEENGINE['CSP'] must be a policy string or False: {csp!r}.",
+                               "Remove it for the dashboard's own policy (README \"Web hardening\").", 30))
+    origins = config.get("ALLOWED_ORIGINS")
+    if origins is not None and (not isinstance(origins, (list, tuple)) or not all(
+            isinstance(o, str) and re.fullmatch(r"https?://[^/\s]+/?", o) for o in origins)):
+        messages.append(_error(f"QUEUEENGINE['ALLOWED_ORIGINS'] must be a list of origins: {origins!r}.",
+                               'For example ["https://ops.example.com"] (scheme://host[:port], no path).', 31))
     return messages
 
 

@@ -147,8 +147,11 @@ def signal_and_wait(job: Any) -> str:
     """Pushes to ``started`` then blocks until a token appears on ``release`` (or ``seconds`` pass)."""
     r = _redis()
     r.rpush(job.data["started"], job.jid)
-    got = r.blpop([job.data["release"]], timeout=float(job.data.get("seconds", 30)))
-    return "released" if got else "timed out"
+    deadline = time.monotonic() + float(job.data.get("seconds", 30))
+    while (left := deadline - time.monotonic()) > 0:   # BLPOPs of 2 s: under the 5 s socket timeout
+        if r.blpop([job.data["release"]], timeout=max(0.1, min(2.0, left))):
+            return "released"
+    return "timed out"
 
 
 def sleep_then_finish(job: Any) -> str:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def processes_with(marker: str) -> list[int]:
 
 def launcher_env(data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "CHANNEL_LAYER",
-                                                            "DJANGO_SECRET_KEY", "QE_NAMESPACE")}
+                                                            "DJANGO_SECRET_KEY", "QE_NAMESPACE", "DEBUG",
+                                                            "DJANGO_DEBUG", "DJANGO_SERVE_STATIC")}
     return {**env, "QE_DATA_DIR": str(data), "PYTHONPATH": str(ROOT), "QE_LAUNCHER_TEST": str(data), **extra}
 
 
@@ -84,6 +86,12 @@ def test_make_run_brings_everything_up_and_ctrl_c_stops_it_all(tmp_path: Path) -
         response = urllib.request.build_opener(NoRedirect()).open(f"http://127.0.0.1:{port}/jobs/")
         assert response.status == 302 and "/admin/login/" in response.headers["Location"]
         assert len(processes_with(marker)) >= 3      # daphne, the worker, redis-server
+        assert "DEBUG is off" in out, out            # DEBUG off by default, static files still served
+        css = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/jobadmin/dashboard.css")
+        assert css.status == 200 and b"--accent" in css.read()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page/")
+        assert missing.value.code == 404 and b"URLconf" not in missing.value.read()  # no debug page
     finally:
         rest = interrupt(proc)
     assert "embedded Redis stopped" in rest and "stopped." in rest

@@ -111,7 +111,7 @@ def login_state(browser: Any, dashboard_url: str, tmp_path_factory: pytest.TempP
 def page(browser: Any, login_state: str, redis_conn: Any) -> Iterator[Any]:
     """A logged-in page (the Redis database is flushed before the test)."""
     context = browser.new_context(storage_state=login_state, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)   # a loaded machine (make stress-test) is slow, not broken
     p = context.new_page()
     p.on("dialog", lambda dialog: dialog.accept())
     yield p

@@ -94,5 +94,5 @@ def test_falls_back_to_polling_when_the_socket_cannot_connect(page: Any, dashboa
     page.wait_for_selector("#live-badge[data-live-state=polling]")
     page.evaluate(OBSERVE)
     engine_b.queues["polled"].put("app.jobs.X", {})
-    page.wait_for_selector("tr[data-queue=polled]", timeout=15_000)
+    page.wait_for_selector("tr[data-queue=polled]", timeout=30_000)
     assert page.evaluate("window.__marker") == "no reload"

@@ -97,9 +97,14 @@ def key() -> str:
 
 
 def blpop(conn: redis.Redis, name: str, timeout: float = 20) -> str:
-    got = conn.blpop([name], timeout=timeout)
-    assert got is not None, f"nothing arrived on {name} within {timeout}s"
-    return got[1].decode()
+    """The next item of list ``name``, waiting up to ``timeout`` s (in BLPOPs of 2 s, so a slow
+    start never trips the connection's 5 s socket timeout)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        got = conn.blpop([name], timeout=max(0.1, min(2.0, left)))
+        if got is not None:
+            return got[1].decode()
+    raise AssertionError(f"nothing arrived on {name} within {timeout}s")
 
 
 def test_sigterm_finishes_in_flight_jobs_then_exits_0(client: Client, redis_conn: redis.Redis,

@@ -70,7 +70,7 @@
     live.state = state;
     el.setAttribute("data-live-state", state);
     el.className = "live-badge badge badge-" + ({ live: "live", paused: "paused", polling: "reconnecting",
-      reconnecting: "reconnecting", connecting: "reconnecting", offline: "offline" }[state] || "offline");
+      reconnecting: "reconnecting", connecting: "reconnecting", offline: "offline", "redis-down": "offline" }[state] || "offline");
     el.textContent = text || state;
   }
   function liveFragments() {
@@ -93,6 +93,14 @@
   function stopPolling() {
     if (live.pollTimer) { clearInterval(live.pollTimer); live.pollTimer = null; }
   }
+  // Redis away: the server answers polls with 503 (and the socket pushes a "Redis unreachable"
+  // badge); the next good answer puts the badge back.
+  document.addEventListener("htmx:responseError", function (ev) {
+    if (ev.detail && ev.detail.xhr && ev.detail.xhr.status === 503) badge("redis-down", "Redis unreachable");
+  });
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    if (live.state === "redis-down" && ev.detail && ev.detail.successful) badge(live.pollTimer ? "polling" : "live");
+  });
   document.addEventListener("htmx:wsConnecting", function () {
     if (live.state !== "polling") badge("connecting", "connecting");
   });

@@ -24,7 +24,60 @@ job with the return value as its result; an exception fails it in group "<queue>
 Stopping: SIGTERM or Ctrl-C stops fetching, lets running jobs finish for up to
 --shutdown-timeout seconds, hands the rest back to their queues and exits; a second signal
 exits at once.
+
+Redis away at start-up: the worker waits for it (retrying with backoff; SIGTERM then exits 0
+at once); with --burst it gives up after --redis-wait seconds (default 10) and exits 1 saying so.
 """
+
+BURST_REDIS_WAIT = 10.0
+"""Seconds a --burst worker waits for an unreachable Redis before it exits 1."""
+
+
+def _shown(url: str) -> str:
+    """A Redis URL fit to print (any password replaced by ***)."""
+    import re
+
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
+
+
+def wait_for_redis(client: Any, budget: float | None, say: Any) -> bool:
+    """Ping Redis until it answers (True) or SIGTERM/SIGINT arrives (False); with a ``budget``
+    in seconds, raise CommandError once it is spent. Backoff 0.1 s doubling to 2 s."""
+    import signal
+    import threading
+    import time
+
+    from queueengine.connection import is_transient
+
+    stop = threading.Event()
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    url = _shown(str(settings.URL))
+    try:
+        delay, tries = 0.1, 0
+        deadline = None if budget is None else time.monotonic() + budget
+        while not stop.is_set():
+            tries += 1
+            try:
+                client.redis.ping()
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                last = exc
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise CommandError(f"cannot reach Redis at {url} ({last}); gave up after {tries} attempts in "
+                                   f"{budget:g} s. Start Redis there or point REDIS_URL / QUEUEENGINE['URL'] at "
+                                   "a reachable server (--redis-wait SECONDS waits longer)")
+            say(f"Redis at {url} unreachable ({last}); trying again in {delay:.1f} s")
+            stop.wait(delay)
+            delay = min(2.0, delay * 2)
+        return False
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -65,6 +118,9 @@ class Command(QECommand):
         parser.add_argument("--namespace", default=None,
                             help="the namespace whose queues to work (default: the one QUEUEENGINE"
                                  "['QUEUE_NAMESPACES'] gives the queues, else QUEUEENGINE['NAMESPACE'])")
+        parser.add_argument("--redis-wait", type=float, default=None, metavar="SECONDS",
+                            help="how long to wait for an unreachable Redis at start-up before exiting 1 "
+                                 f"(default: {BURST_REDIS_WAIT:g} with --burst, else as long as it takes)")
         parser.add_argument("--shutdown-timeout", type=float, default=30.0,
                             help="seconds running jobs get to finish after SIGTERM (default: 30)")
 
@@ -83,6 +139,10 @@ class Command(QECommand):
             raise CommandError(f"--prefetch must be >= 0, got {options['prefetch']}")
         if options["shutdown_timeout"] < 0:
             raise CommandError("--shutdown-timeout must be >= 0")
+        if options["redis_wait"] is not None and options["redis_wait"] < 0:
+            raise CommandError(f"--redis-wait must be >= 0, got {options['redis_wait']}")
+        redis_wait = options["redis_wait"] if options["redis_wait"] is not None else (
+            BURST_REDIS_WAIT if options["burst"] else None)
         namespace = options["namespace"] or self.namespace_of(queues)
         mode = options["mode"] or settings.MODE
         if mode != "reliable" and not options["handler"]:
@@ -117,6 +177,13 @@ class Command(QECommand):
             client = (get_client(namespace=namespace) if worker_name is None
                       else get_client(namespace=namespace, worker_name=worker_name))
             try:
+                if not wait_for_redis(client, redis_wait, self.say):
+                    self.say("stopped before start-up finished (Redis was unreachable)")
+                    return 0
+            except BaseException:
+                client.close()
+                raise
+            try:
                 worker = Worker(client, queues, concurrency=concurrency, mode=mode, name=worker_name,
                                 burst=options["burst"], shutdown_timeout=options["shutdown_timeout"],
                                 prefetch=options["prefetch"])
@@ -129,6 +196,13 @@ class Command(QECommand):
                 return worker.run()
             except ValueError as exc:  # refused to start (a dispatch namespace)
                 raise CommandError(str(exc)) from exc
+            except Exception as exc:
+                from queueengine.connection import is_transient
+
+                if worker.stopping and is_transient(exc):  # a signal while start-up waited for Redis
+                    self.say("stopped before start-up finished (Redis was unreachable)")
+                    return 0
+                raise
             finally:
                 client.close()
 
@@ -142,6 +216,11 @@ class Command(QECommand):
             code = Supervisor(work, processes, shutdown_timeout=options["shutdown_timeout"]).run()
         if code:
             raise SystemExit(code)
+
+    def say(self, line: str) -> None:
+        """One line on stdout, flushed (a supervisor or a log collector reads it as it comes)."""
+        self.stdout.write(line)
+        self.stdout.flush()
 
     @staticmethod
     def namespace_of(queues: list[str]) -> str:
