@@ -84,7 +84,7 @@ def ensure_admin() -> str:
 
     users = get_user_model()
     if users.objects.filter(is_superuser=True).exists():
-        return "log in with the admin account created on the first run (reset: python manage.py changepassword admin)"
+        return "log in with the admin account created on the first run (reset: make manage ARGS=\"changepassword admin\")"
     password = secrets.token_urlsafe(12)
     users.objects.create_superuser("admin", "admin@example.com", password)
     return f"log in as  admin / {password}   (shown once: note it down)"
@@ -155,6 +155,7 @@ def main() -> int:
         say("")
         say(f"dashboard: http://127.0.0.1:{port}/jobs/     admin: http://127.0.0.1:{port}/admin/")
         say(login)
+        say("second terminal: make shell (the venv, REDIS_URL of this Redis) or make manage ARGS=\"qe_stats\"")
         say("Ctrl-C stops everything.")
         while not stopping:
             for name, proc in children:
