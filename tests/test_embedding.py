@@ -290,6 +290,30 @@ def test_readme_embedding_steps_work_verbatim(project: Project) -> None:
     for needed in ("python manage.py check", "python manage.py migrate", "python manage.py qe_worker --burst",
                    "daphne mysite.asgi:application", "python -m pytest -q shop"):
         assert needed in ran, f"the README no longer runs {needed!r}"
+    check_mistakes_are_named(project)
+
+
+MISTAKES = {
+    "bad_options": ('TASKS["default"]["OPTIONS"] = {"RETRIES": -1, "TRACK": "yes", "BOGUS": 1, "URL": "http://x"}\n',
+                    ["queueengine.E021", "queueengine.E024", "queueengine.E025", "queueengine.W020"]),
+    "missing_pieces": ('INSTALLED_APPS.remove("django_htmx")\nMIDDLEWARE.remove("django_htmx.middleware.HtmxMiddleware")\n'
+                       'del ASGI_APPLICATION, CHANNEL_LAYERS, LOGIN_URL, QUEUEENGINE\n',
+                       ["jobadmin.E001", "jobadmin.E002", "jobadmin.W002", "jobadmin.W003", "jobadmin.W004",
+                        "queueengine.I001"]),
+}
+
+
+def check_mistakes_are_named(project: Project) -> None:
+    """In the fresh project (nothing imported django.tasks before the checks run), each setup
+    mistake gets its message, exactly once."""
+    for name, (change, expected) in MISTAKES.items():
+        (project.root / "mysite" / f"{name}.py").write_text("from mysite.settings import *  # noqa: F403\n" + change)
+        done = subprocess.run([str(project.python), "manage.py", "check", "--settings", f"mysite.{name}"],
+                              cwd=project.root, env=project.env, capture_output=True, text=True, timeout=120)
+        out = done.stdout + done.stderr
+        found = sorted(re.findall(r"\((queueengine\.[EWI]\d+|jobadmin\.[EWI]\d+)\)", out))
+        assert found == expected, f"{name}: {out}"
+        assert (done.returncode != 0) == any(".E" in i for i in expected), out
 
 
 def _add(x: int, y: int) -> int:

@@ -1,0 +1,91 @@
+"""qe_worker's default queues and logging (queueengine.cli), and the shared client of views."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from queueengine.cli import configure_logging, default_queues
+from queueengine.conf import shared_client
+
+BACKEND = "queueengine.tasks.QueueEngineBackend"
+
+
+@pytest.mark.parametrize(
+    ("queueengine", "tasks", "expected"),
+    [
+        ({}, {"default": {"BACKEND": BACKEND, "QUEUES": ["default", "emails"]}}, ["default", "emails"]),
+        ({"QUEUES": ["high"]}, {"default": {"BACKEND": BACKEND, "QUEUES": ["default", "emails"]}}, ["high"]),
+        ({}, {"default": {"BACKEND": BACKEND, "QUEUES": ["emails"]},
+              "bulk": {"BACKEND": BACKEND, "QUEUES": ["bulk", "emails"]}}, ["emails", "bulk"]),
+        ({}, {"default": {"BACKEND": BACKEND}}, ["default"]),
+        ({}, {"default": {"BACKEND": BACKEND, "QUEUES": []}}, ["default"]),
+        ({}, {"default": {"BACKEND": BACKEND, "QUEUES": ["x"], "OPTIONS": {"NAMESPACE": "other"}}}, ["default"]),
+        ({}, {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend", "QUEUES": ["x"]}},
+         ["default"]),
+    ],
+)
+def test_worker_default_queues(settings: Any, queueengine: dict[str, Any], tasks: dict[str, Any],
+                               expected: list[str]) -> None:
+    settings.QUEUEENGINE = {"URL": settings.QUEUEENGINE["URL"], **queueengine}
+    settings.TASKS = tasks
+    assert default_queues() == expected
+
+
+def test_in_process_commands_leave_logging_alone() -> None:
+    """call_command(...) runs without _called_from_command_line: nothing changes."""
+    root, engine = logging.getLogger(), logging.getLogger("queueengine")
+    before = (list(root.handlers), root.level, engine.level)
+
+    class InProcess:
+        pass
+
+    configure_logging(InProcess(), 0)
+    assert (list(root.handlers), root.level, engine.level) == before
+
+
+SCRIPT = """
+import logging, sys
+import django
+from django.conf import settings
+settings.configure(DEBUG=True, INSTALLED_APPS=[])   # Django's default LOGGING: a 'django' console handler
+django.setup()
+from queueengine.cli import configure_logging
+
+class FromCommandLine:
+    _called_from_command_line = True
+
+configure_logging(FromCommandLine(), int(sys.argv[1]))
+logging.getLogger("django.tasks").info("task-line-info")
+logging.getLogger("queueengine.worker").info("engine-line-info")
+logging.getLogger("queueengine.worker").warning("engine-line-warning")
+logging.getLogger("django.tasks").debug("task-line-debug")
+"""
+
+
+@pytest.mark.parametrize(("verbosity", "shown"), [
+    (0, ["engine-line-warning"]),
+    (1, ["task-line-info", "engine-line-info", "engine-line-warning"]),
+    (2, ["task-line-info", "engine-line-info", "engine-line-warning", "task-line-debug"]),
+])
+def test_command_line_logging_shows_each_line_once(verbosity: int, shown: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(verbosity)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    out = done.stdout + done.stderr
+    for name in ("task-line-info", "engine-line-info", "engine-line-warning", "task-line-debug"):
+        assert out.count(name) == (1 if name in shown else 0), f"{name} at -v {verbosity}:\n{out}"
+
+
+def test_shared_client_is_one_per_process_and_settings(settings: Any) -> None:
+    first = shared_client()
+    assert shared_client() is first
+    assert first.namespace == settings.QUEUEENGINE.get("NAMESPACE", "default")
+    other = shared_client("billing")
+    assert other is not first and other.namespace == "billing"
+    settings.QUEUEENGINE = {**settings.QUEUEENGINE, "NAMESPACE": "elsewhere"}
+    assert shared_client() is not first and shared_client().namespace == "elsewhere"
+    assert shared_client().queues["q"].counts["waiting"] == 0  # it talks to the configured server
