@@ -20,8 +20,8 @@ if [[ -z $py311 && -z $py312 ]]; then
 fi
 
 # "venv python focus": focus "-" runs the whole suite, else it names the leg's focused subset.
-FOCUS_DJANGO52="tests/test_embedding.py tests/test_checks.py tests/test_conf.py tests/test_tasks_backend.py"
-FOCUS_VALKEY="tests/queueengine/test_scripts.py tests/queueengine/test_lifecycle.py tests/queueengine/test_events_results.py tests/queueengine/test_worker.py tests/queueengine/test_modes.py tests/test_infrastructure.py"
+FOCUS_DJANGO52="tests/test_embedding.py tests/test_checks.py tests/test_cli.py tests/test_conf.py tests/test_tasks_backend.py"
+FOCUS_VALKEY="tests/test_infrastructure.py tests/test_tasks_backend.py $(printf 'tests/queueengine/test_%s.py ' scripts lifecycle events_results worker modes dependencies recurring stalls tags_tracking conformance_extra retention limits errors)"
 combos=()
 [[ -n $py311 ]] && combos+=(".venv $py311 -")
 if [[ -n $py312 ]]; then

@@ -6,7 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-.venv}
-py=$root/$venv/bin/python
+[[ $venv == /* ]] || venv=$root/$venv
+py=$venv/bin/python
 data=${QE_DATA_DIR:-$root/.data}
 if [[ -n ${REDIS_URL:-} ]]; then
   echo "[redis] using REDIS_URL=$REDIS_URL" >&2
@@ -16,6 +17,6 @@ elif url=$("$py" -m queueengine.embedded url "$data/redis" 2>/dev/null); then
 else
   echo "[redis] REDIS_URL is unset and no make run server answers: using redis://127.0.0.1:6379/0" >&2
 fi
-export PATH="$root/$venv/bin:$PATH" VIRTUAL_ENV="$root/$venv"
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 cd "$root"
 exec "$@"

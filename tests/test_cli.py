@@ -89,3 +89,31 @@ def test_shared_client_is_one_per_process_and_settings(settings: Any) -> None:
     settings.QUEUEENGINE = {**settings.QUEUEENGINE, "NAMESPACE": "elsewhere"}
     assert shared_client() is not first and shared_client().namespace == "elsewhere"
     assert shared_client().queues["q"].counts["waiting"] == 0  # it talks to the configured server
+
+
+def _with_redis(tmp_path: Any, env: dict[str, str]) -> tuple[str, str]:
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    venv = str(Path(sys.executable).parent.parent)
+    base = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run(["bash", str(root / "scripts" / "with_redis.sh"), "python", "-c",
+                           "import os; print(os.environ.get('REDIS_URL', 'unset'))"],
+                          env={**base, "VENV": venv, "QE_DATA_DIR": str(tmp_path), **env},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip(), done.stderr
+
+
+def test_second_terminal_finds_the_embedded_server_of_make_run(tmp_path: Any, redis_url: str) -> None:
+    """make shell / make manage (scripts/with_redis.sh): REDIS_URL kept when set; else the
+    server whose port `make run` wrote to .data/redis/port, when it answers; else the default."""
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    url, said = _with_redis(tmp_path, {})
+    assert url == "unset" and "redis://127.0.0.1:6379/0" in said
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "port").write_text(port)
+    url, said = _with_redis(tmp_path, {})
+    assert url == f"redis://127.0.0.1:{port}/0" and "embedded Redis of make run" in said
+    url, said = _with_redis(tmp_path, {"REDIS_URL": "redis://elsewhere:6379/1"})
+    assert url == "redis://elsewhere:6379/1" and "REDIS_URL=redis://elsewhere:6379/1" in said

