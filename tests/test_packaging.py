@@ -173,6 +173,7 @@ def _assert_ships_everything(names: list[str], where: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # it downloads the dependencies into a new venv
 def test_wheel_installs_into_a_fresh_project(tmp_path: Path, redis_url: str, redis_conn: object) -> None:
     """Build the wheel, install it in a new venv, run a task through a worker, load the dashboard
     (anonymous: redirected to log in; staff: the page), over WSGI-style and ASGI; then
@@ -225,6 +226,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return next((tmp / "dist").glob("*.tar.gz")), next((tmp / "dist").glob("*.whl"))
 
 
+@pytest.mark.timeout(600)  # the first user of `dists` builds them
 def test_sdist_holds_the_packages_and_metadata_only(dists: tuple[Path, Path]) -> None:
     """No tests, demo project, benchmarks, scripts, docs or bytecode in the sdist; the LICENSE is."""
     with tarfile.open(dists[0]) as archive:
@@ -234,6 +236,7 @@ def test_sdist_holds_the_packages_and_metadata_only(dists: tuple[Path, Path]) ->
     _assert_ships_everything(names, "the sdist")
 
 
+@pytest.mark.timeout(600)
 def test_wheel_metadata_extras_license_and_classifiers(dists: tuple[Path, Path]) -> None:
     """The engine alone by default; Django 5.2 to 6.1 with the backport in [django]; the dashboard
     and daphne in their own extras; the MIT LICENSE file; supported Pythons as classifiers."""
