@@ -17,6 +17,7 @@ elif url=$("$py" -m queueengine.embedded url "$data/redis" 2>/dev/null); then
 else
   echo "[redis] REDIS_URL is unset and no make run server answers: using redis://127.0.0.1:6379/0" >&2
 fi
-export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
+# the checkout on the path too, so scripts (bench/*.py) import config and bench as well
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 cd "$root"
 exec "$@"

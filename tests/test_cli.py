@@ -117,3 +117,34 @@ def test_second_terminal_finds_the_embedded_server_of_make_run(tmp_path: Any, re
     assert url == f"redis://127.0.0.1:{port}/0" and "embedded Redis of make run" in said
     url, said = _with_redis(tmp_path, {"REDIS_URL": "redis://elsewhere:6379/1"})
     assert url == "redis://elsewhere:6379/1" and "REDIS_URL=redis://elsewhere:6379/1" in said
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, {}),
+    ({"QE_READ_ONLY": "1", "QE_METRICS_TOKEN": "t" * 20, "QE_REQUIRE_VIEW_PERMISSION": "1"},
+     {"READ_ONLY": True, "METRICS_TOKEN": "t" * 20, "REQUIRE_VIEW_PERMISSION": True}),
+    ({"QE_READ_ONLY": "0", "QE_REQUIRE_VIEW_PERMISSION": "0"}, {"READ_ONLY": False, "REQUIRE_VIEW_PERMISSION": False}),
+])
+def test_demo_settings_dashboard_switches(env: dict[str, str], expected: dict[str, Any], tmp_path: Any) -> None:
+    """config/settings.py reads QE_READ_ONLY, QE_METRICS_TOKEN and QE_REQUIRE_VIEW_PERMISSION."""
+    import json
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    keys = ("READ_ONLY", "METRICS_TOKEN", "REQUIRE_VIEW_PERMISSION")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QE_") and k != "DJANGO_SETTINGS_MODULE"}
+    code = ("import json, config.settings as s; "
+            f"print(json.dumps({{k: s.QUEUEENGINE[k] for k in {keys!r} if k in s.QUEUEENGINE}}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                          check=True, env={**base, "QE_DATA_DIR": str(tmp_path), **env})
+    assert json.loads(done.stdout) == expected
+
+
+def test_demo_favicon_is_no_404(client: Any) -> None:
+    """/favicon.ico (asked by browsers on pages that link none, like the admin's) goes to the icon."""
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/jobadmin/favicon.svg"
+    assert finders.find("jobadmin/favicon.svg")
