@@ -4,19 +4,24 @@ VENV ?= .venv
 PYTHON ?= $(shell scripts/find_python.sh 3.11 3.12 || scripts/find_python.sh 3.11)
 PY := $(VENV)/bin/python
 
-.PHONY: help venv run test check lint typecheck bench soak clean screenshots stress-test
+.PHONY: help venv venv-dev run test check lint typecheck bench soak clean screenshots shell manage stress-test
 
 help:
 	@echo "make run        start the dashboard (http://127.0.0.1:8000/jobs/), a worker and, if needed, Redis (DEBUG=1: Django's DEBUG on)"
 	@echo "make test       build the environments and run the whole suite (+ ruff, mypy)"
 	@echo "make check      the suite in the current environment only (quick loop)"
 	@echo "make stress-test the whole suite 3 times in a row while stress-ng loads every core (RUNS=n)"
+	@echo "make shell      a shell in .venv with REDIS_URL set to the Redis of 'make run' (second terminal)"
+	@echo "make manage ARGS=\"qe_stats\"   a manage.py command against the Redis of 'make run'"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
 	@echo "make soak       200,000 jobs per durable mode under chaos (worker kills, Redis pauses, restarts, failovers)"
 
 venv:
-	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)"
+	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)" requirements.txt
+
+venv-dev:
+	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)" requirements-dev.txt
 
 run: venv
 	@$(PY) -m config.run
@@ -24,20 +29,26 @@ run: venv
 test:
 	@bash scripts/test_matrix.sh
 
-check: venv
+shell: venv
+	@VENV=$(VENV) bash scripts/with_redis.sh bash -i
+
+manage: venv
+	@VENV=$(VENV) bash scripts/with_redis.sh python manage.py $(ARGS)
+
+check: venv-dev
 	$(PY) -m pytest -q $(ARGS)
 
-stress-test: venv
+stress-test: venv-dev
 	@bash scripts/stress_test.sh $(VENV) $(ARGS)
 
-screenshots: venv
+screenshots: venv-dev
 	QE_SCREENSHOT_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/browser -k screenshots
 
-lint: venv
+lint: venv-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-soak: venv
+soak: venv-dev
 	@mkdir -p bench/results
 	$(PY) -m bench.soak --json bench/results/soak.json $(SOAK_ARGS)
 

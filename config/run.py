@@ -85,7 +85,7 @@ def ensure_admin() -> str:
 
     users = get_user_model()
     if users.objects.filter(is_superuser=True).exists():
-        return "log in with the admin account created on the first run (reset: python manage.py changepassword admin)"
+        return "log in with the admin account created on the first run (reset: make manage ARGS=\"changepassword admin\")"
     password = secrets.token_urlsafe(12)
     users.objects.create_superuser("admin", "admin@example.com", password)
     return f"log in as  admin / {password}   (shown once: note it down)"
@@ -166,6 +166,7 @@ def main() -> int:
         say(login)
         say("DEBUG is on (debug error pages list every URL: never expose this server)" if debug
             else "DEBUG is off (DEBUG=1 make run turns it on)")
+        say("second terminal: make shell (the venv, REDIS_URL of this Redis) or make manage ARGS=\"qe_stats\"")
         say("Ctrl-C stops everything.")
         while not stopping:
             for name, proc in children:

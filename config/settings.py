@@ -4,7 +4,9 @@ Environment variables: ``REDIS_URL`` (the engine's and the channel layer's Redis
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (1/0, default 0), ``DJANGO_ALLOWED_HOSTS`` (comma-separated),
 ``DJANGO_SERVE_STATIC`` (1/0, default 1: the ASGI app serves /static/ itself, DEBUG or not),
 ``QE_NAMESPACE``, ``QE_MODE``, ``CHANNEL_LAYER`` (``redis`` or ``memory``), ``CHANNELS_REDIS_URL``
-(the channel layer's Redis when it is not ``REDIS_URL``).
+(the channel layer's Redis when it is not ``REDIS_URL``), and the dashboard's switches
+``QE_READ_ONLY`` (1/0), ``QE_METRICS_TOKEN`` (at least 16 characters) and
+``QE_REQUIRE_VIEW_PERMISSION`` (1/0).
 """
 
 from __future__ import annotations
@@ -110,6 +112,13 @@ QUEUEENGINE = {
     "NAMESPACE": os.environ.get("QE_NAMESPACE", "default"),
     "MODE": os.environ.get("QE_MODE", "reliable"),
 }
+# The dashboard's switches, from the environment (unset: the defaults).
+if os.environ.get("QE_READ_ONLY"):
+    QUEUEENGINE["READ_ONLY"] = os.environ["QE_READ_ONLY"] == "1"
+if os.environ.get("QE_METRICS_TOKEN"):
+    QUEUEENGINE["METRICS_TOKEN"] = os.environ["QE_METRICS_TOKEN"]
+if os.environ.get("QE_REQUIRE_VIEW_PERMISSION"):
+    QUEUEENGINE["REQUIRE_VIEW_PERMISSION"] = os.environ["QE_REQUIRE_VIEW_PERMISSION"] == "1"
 
 # Live updates: channels_redis in production and `make run`, in-memory when asked (tests).
 # channels_redis speaks plain Redis and Sentinel, not Cluster: with a cluster REDIS_URL set
@@ -141,5 +150,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {"django.channels.server": {"level": "WARNING"},
+                # task lines once: Django's own console handler shows them only when DEBUG is on
+                "django.tasks": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

@@ -9,3 +9,7 @@ class JobAdminConfig(AppConfig):
     name = "jobadmin"
     verbose_name = "Jobs"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the system checks of the dashboard's prerequisites."""
+        from . import checks  # noqa: F401

@@ -11,5 +11,8 @@ class QueueEngineConfig(AppConfig):  # type: ignore[misc]
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks (they read settings only)."""
-        from . import checks  # noqa: F401
+        """Register the system checks (they read settings only), the task framework's too, so
+        the ``TASKS`` backends are checked on Django 6 even when nothing imported ``django.tasks``."""
+        from . import checks
+
+        checks.register_framework_checks()

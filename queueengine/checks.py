@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 
 KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
               "METRICS_TOKEN", "PAGE_SIZE", "PREVIEW_BYTES", "NAMESPACES", "REQUIRE_VIEW_PERMISSION", "ENVIRONMENT",
@@ -39,6 +39,11 @@ def _positive_number(value: Any) -> bool:
 @register(Tags.compatibility)  # type: ignore[untyped-decorator]
 def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``settings.QUEUEENGINE``."""
+    if not hasattr(settings, "QUEUEENGINE"):
+        return [Info("QUEUEENGINE is not set: the engine uses its defaults, Redis at redis://127.0.0.1:6379/0 "
+                     "and namespace 'default'.",
+                     hint='Set QUEUEENGINE = {"URL": "redis://host:6379/0", "NAMESPACE": "mysite"} to choose.',
+                     id="queueengine.I001")]
     config = getattr(settings, "QUEUEENGINE", {})
     if not isinstance(config, dict):
         return [_error(f"QUEUEENGINE must be a dict, not {type(config).__name__}.",
@@ -151,16 +156,31 @@ def check_backend_options(alias: str, options: Any) -> list[CheckMessage]:
     return messages
 
 
-def _framework_checks_backends() -> bool:
-    """True when Django's task framework runs ``backend.check()`` itself: always on Django 6
-    (``django.tasks``), on 5.2 only when the backport's app ``django_tasks`` is installed."""
-    from django.apps import apps
+FRAMEWORK_CHECKS = (("django.tasks.checks", "check_tasks"), ("django_tasks.checks", "check_tasks"))
+"""The task framework's own check (Django 6, the backport): it runs every backend's ``check()``."""
 
-    try:
-        import django.tasks  # noqa: F401
-    except ImportError:
-        return bool(apps.is_installed("django_tasks"))
-    return True
+
+def register_framework_checks() -> None:
+    """Import the task framework's checks module, which registers its ``check_tasks``: Django 6
+    registers it only when ``django.tasks`` is imported, which nothing does before checks run in
+    a fresh project. The backport's module is imported only when Django has no ``django.tasks``."""
+    from importlib import import_module
+
+    for module in ("django.tasks.checks", "django_tasks.checks"):
+        try:
+            import_module(module)
+        except ImportError:
+            continue
+        return
+
+
+def _framework_checks_backends() -> bool:
+    """True when the task framework's ``check_tasks`` is registered (it then runs our backends'
+    ``check()``, so ours must not repeat the messages)."""
+    from django.core.checks.registry import registry
+
+    return any((getattr(check, "__module__", ""), getattr(check, "__name__", "")) in FRAMEWORK_CHECKS
+               for check in registry.registered_checks)
 
 
 @register(Tags.compatibility)  # type: ignore[untyped-decorator]

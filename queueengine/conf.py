@@ -25,6 +25,8 @@ The dashboard reads its own keys of the same dict (``PAGE_SIZE``, ``PREVIEW_BYTE
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,9 +79,10 @@ settings = Settings()
 
 
 def get_client(**overrides: Any) -> Client:
-    """A ``queueengine.Client`` for the configured URL and namespace.
+    """A new ``queueengine.Client`` for the configured URL and namespace; the caller closes it.
 
-    ``overrides`` go to ``Client.from_url`` (e.g. ``worker_name=...``, ``namespace=...``).
+    ``overrides`` go to ``Client.from_url`` (e.g. ``worker_name=...``, ``namespace=...``). Views
+    and other short-lived code should use :func:`shared_client` instead.
     """
     from queueengine.client import Client
 
@@ -90,4 +93,26 @@ def get_client(**overrides: Any) -> Client:
     return Client.from_url(settings.URL, **kwargs)
 
 
-__all__ = ["Settings", "get_client", "settings"]
+_shared: dict[tuple[Any, ...], Client] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(namespace: str | None = None) -> Client:
+    """The process's ``queueengine.Client`` for the configured URL and ``namespace`` (default
+    ``QUEUEENGINE["NAMESPACE"]``): made on first use, then reused (one connection pool per
+    process, safe to share between threads). Do not close it.
+
+    A client is kept per URL, namespace and socket timeout, so ``override_settings`` gets a
+    client of its own; after a fork the child makes new ones.
+    """
+    key = (os.getpid(), settings.URL, namespace or settings.NAMESPACE, settings.SOCKET_TIMEOUT)
+    client = _shared.get(key)
+    if client is None:
+        with _shared_lock:
+            client = _shared.get(key)
+            if client is None:
+                client = _shared[key] = get_client(namespace=key[2])
+    return client
+
+
+__all__ = ["Settings", "get_client", "settings", "shared_client"]

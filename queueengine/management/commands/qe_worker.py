@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from queueengine.cli import configure_logging, default_queues
 from queueengine.conf import get_client, settings
 from queueengine.management.commands._common import QECommand
 
 EPILOG = """
 examples:
-  manage.py qe_worker                          work the queues of QUEUEENGINE["QUEUES"] (default: "default")
+  manage.py qe_worker                          work QUEUEENGINE["QUEUES"], else the TASKS backends' QUEUES, else "default"
   manage.py qe_worker -q high -q default       strict priority: "default" only when "high" is empty
   manage.py qe_worker -q emails --concurrency 16 --processes 2
   manage.py qe_worker -q reports --burst       work until the queues are empty, then exit (cron, CI)
@@ -93,7 +93,8 @@ class Command(QECommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("-q", "--queue", dest="queues", action="append", metavar="QUEUE",
                             help="a queue to work; repeat it, most important first "
-                                 "(default: QUEUEENGINE['QUEUES'])")
+                                 "(default: QUEUEENGINE['QUEUES'], else the QUEUES of the TASKS entries "
+                                 "using QueueEngineBackend, else default)")
         parser.add_argument("-c", "--concurrency", type=int, default=None,
                             help="jobs run at once per process: threads for sync handlers, asyncio tasks "
                                  "for async ones (default: QUEUEENGINE['CONCURRENCY'], else 4)")
@@ -125,7 +126,7 @@ class Command(QECommand):
                             help="seconds running jobs get to finish after SIGTERM (default: 30)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        queues = options["queues"] or list(settings.QUEUES)
+        queues = options["queues"] or default_queues()
         for q in queues:
             if not q or q != q.strip():
                 raise CommandError(f"--queue: {q!r} is not a queue name")
@@ -162,9 +163,7 @@ class Command(QECommand):
                 raise CommandError(f"--handler: {exc}") from exc
             if not callable(handler):
                 raise CommandError(f"--handler: {options['handler']} is not callable")
-        if not logging.getLogger().handlers:
-            level = logging.DEBUG if options["verbosity"] > 1 else logging.INFO
-            logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(self, options["verbosity"])
         name = options["name"]
 
         def work(index: int | None) -> int:
@@ -189,9 +188,10 @@ class Command(QECommand):
                                 prefetch=options["prefetch"])
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(f"worker {worker.name}: queues {', '.join(queues)}, concurrency {concurrency}"
-                              f"{', burst' if options['burst'] else ''}")
-            self.stdout.flush()
+            if options["verbosity"]:  # -v 0: quiet
+                self.stdout.write(f"worker {worker.name}: queues {', '.join(queues)}, concurrency {concurrency}"
+                                  f"{', burst' if options['burst'] else ''}")
+                self.stdout.flush()
             try:
                 return worker.run()
             except ValueError as exc:  # refused to start (a dispatch namespace)
