@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from queueengine import _args
-from queueengine.exceptions import InvalidArgument, JobNotFound
+from queueengine import _args, options
+from queueengine.exceptions import JobNotFound
 from queueengine.job import Job
 from queueengine.queue import Queue
 from queueengine.recurring import RecurringJob
@@ -141,7 +141,11 @@ def _decode_value(raw: Any) -> Any:
 
 class Config(MutableMapping[str, Any]):
     """``client.config``: Qless options, dict-like. Values read back JSON-decoded when they
-    parse (``"60"`` -> 60), else as strings; defaults appear for unset options."""
+    parse (``"60"`` -> 60), else as strings; defaults appear for unset options.
+
+    Known options (``queueengine.options``) are checked before anything reaches Redis, and
+    again in Lua: a value of the wrong type or out of range raises InvalidArgument and changes
+    nothing. Other names are free-form (str or finite numbers)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -151,6 +155,17 @@ class Config(MutableMapping[str, Any]):
         raw: dict[str, str] = _args.loads(self.client._call("config.get"))
         return {k: _decode_value(v) for k, v in raw.items()}
 
+    def stored(self) -> dict[str, Any]:
+        """Only the options set in Redis (no defaults), decoded as ``all()`` does."""
+        raw: dict[str, str] = _args.loads(self.client._call("config.stored"))
+        return {k: _decode_value(v) for k, v in raw.items()}
+
+    @staticmethod
+    def describe(name: str) -> options.Option | None:
+        """The meaning, type, default and range of a known option (or of the per-queue form
+        it matches, e.g. ``reports-heartbeat``); None for a free-form option."""
+        return options.lookup(name)
+
     def __getitem__(self, key: str) -> Any:
         raw = self.client._call("config.get", _args.name(key, "option"))
         if raw is None:
@@ -158,16 +173,17 @@ class Config(MutableMapping[str, Any]):
         return _decode_value(raw)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if isinstance(value, bool):
-            value = int(value)
-        if not isinstance(value, (str, int, float)):
-            raise InvalidArgument(f"config values must be str or numbers, got {value!r}")
-        self.client._call("config.set", _args.name(key, "option"), value if isinstance(value, str) else repr(value))
+        name = _args.name(key, "option")
+        self.client._call("config.set", name, options.check(name, value))
 
     def __delitem__(self, key: str) -> None:
         if key not in self.all():
             raise KeyError(key)
         self.client._call("config.unset", _args.name(key, "option"))
+
+    def clear(self) -> None:
+        """Every option back to its default (free-form ones removed): one call, one event."""
+        self.client._call("config.clear")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.all())
