@@ -18,8 +18,8 @@ from queueengine.exceptions import InvalidArgument
 
 Kind = Literal["integer", "number", "text"]
 
-YEAR = 31_536_000
 DECADE = 315_360_000
+"""Ten years: the longest duration (recoverable mode leases its claims for exactly this long)."""
 COUNT = 1_000_000_000
 
 
@@ -58,9 +58,9 @@ def _opt(name: str, kind: Kind, default: str | None, meaning: str, **bounds: Any
 KNOWN: dict[str, Option] = {o.name: o for o in (
     _opt("application", "text", "queueengine", "Name shown as the dashboard's title", maximum=200),
     _opt("heartbeat", "number", "60", "Lease length in seconds: a job not heartbeaten or finished "
-         "within it is stalled and handed out again", positive=True, maximum=YEAR),
+         "within it is stalled and handed out again", positive=True, maximum=DECADE),
     _opt("grace-period", "number", "10", "Seconds an expired lease's worker is given (after a "
-         "lock_lost notice) before the job goes to another worker; 0 = none", maximum=YEAR),
+         "lock_lost notice) before the job goes to another worker; 0 = none", maximum=DECADE),
     _opt("jobs-history", "integer", "604800", "Seconds completed jobs are kept; 0 = deleted at once",
          maximum=DECADE),
     _opt("jobs-history-count", "integer", "50000", "Most completed jobs kept (oldest deleted first)"),
@@ -85,7 +85,7 @@ KNOWN: dict[str, Option] = {o.name: o for o in (
 
 PER_QUEUE: dict[str, Option] = {o.name.removeprefix("<queue>-"): o for o in (
     _opt("<queue>-heartbeat", "number", None, "Lease length in seconds for this queue's jobs "
-         "(instead of heartbeat)", positive=True, maximum=YEAR),
+         "(instead of heartbeat)", positive=True, maximum=DECADE),
     _opt("<queue>-max-concurrency", "integer", "0", "Most jobs of this queue running at once; "
          "0 = no limit"),
     _opt("<queue>-max-queue-length", "integer", None, "Most jobs this queue holds (instead of "

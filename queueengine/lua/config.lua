@@ -21,11 +21,11 @@ QE.config_defaults = {
 -- lie in [lo, hi] (pos: strictly above lo), text is 1..hi bytes without control characters.
 -- queueengine/options.py holds the same table with each option's meaning (a test keeps the two
 -- in step). Options not listed are free-form: applications may store any value under them.
-local YEAR, DECADE, COUNT = 31536000, 315360000, 1000000000
+local DECADE, COUNT = 315360000, 1000000000  -- ten years (recoverable mode's claim lease), 1e9
 QE.config_spec = {
   ['application'] = {kind = 'str', hi = 200},
-  ['heartbeat'] = {kind = 'num', lo = 0, pos = true, hi = YEAR},
-  ['grace-period'] = {kind = 'num', lo = 0, hi = YEAR},
+  ['heartbeat'] = {kind = 'num', lo = 0, pos = true, hi = DECADE},
+  ['grace-period'] = {kind = 'num', lo = 0, hi = DECADE},
   ['jobs-history'] = {kind = 'int', lo = 0, hi = DECADE},
   ['jobs-history-count'] = {kind = 'int', lo = 0, hi = COUNT},
   ['max-job-history'] = {kind = 'int', lo = 0, hi = COUNT},
