@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -30,7 +31,7 @@ PAYLOADS = {
 }
 
 
-def best(rounds: int, fn: "callable[[], float]") -> float:  # type: ignore[valid-type]
+def best(rounds: int, fn: Callable[[], float]) -> float:
     return max(fn() for _ in range(rounds))
 
 
