@@ -155,9 +155,12 @@ class Config(MutableMapping[str, Any]):
         raw: dict[str, str] = _args.loads(self.client._call("config.get"))
         return {k: _decode_value(v) for k, v in raw.items()}
 
-    def stored(self) -> dict[str, Any]:
-        """Only the options set in Redis (no defaults), decoded as ``all()`` does."""
+    def stored(self, decode: bool = True) -> dict[str, Any]:
+        """Only the options set in Redis (no defaults), decoded as ``all()`` does (with
+        ``decode=False``: the stored text)."""
         raw: dict[str, str] = _args.loads(self.client._call("config.stored"))
+        if not decode:
+            return raw
         return {k: _decode_value(v) for k, v in raw.items()}
 
     @staticmethod

@@ -56,7 +56,8 @@ def _opt(name: str, kind: Kind, default: str | None, meaning: str, **bounds: Any
 
 
 KNOWN: dict[str, Option] = {o.name: o for o in (
-    _opt("application", "text", "queueengine", "Name shown as the dashboard's title", maximum=200),
+    _opt("application", "text", "queueengine", "The application's name (Qless showed it as the web UI title); "
+         "informational", maximum=200),
     _opt("heartbeat", "number", "60", "Lease length in seconds: a job not heartbeaten or finished "
          "within it is stalled and handed out again", positive=True, maximum=DECADE),
     _opt("grace-period", "number", "10", "Seconds an expired lease's worker is given (after a "
