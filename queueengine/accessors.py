@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -183,6 +183,14 @@ class Config(MutableMapping[str, Any]):
         if key not in self.all():
             raise KeyError(key)
         self.client._call("config.unset", _args.name(key, "option"))
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set several options; every value is checked first, so one bad value changes nothing."""
+        pairs = list(other.items() if isinstance(other, Mapping) else other) + list(kwargs.items())
+        checked = [(_args.name(k, "option"), v) for k, v in pairs]
+        texts = [(k, options.check(k, v)) for k, v in checked]
+        for name, text in texts:
+            self.client._call("config.set", name, text)
 
     def clear(self) -> None:
         """Every option back to its default (free-form ones removed): one call, one event."""

@@ -183,3 +183,10 @@ def test_mapping_methods_still_work(engine: Client) -> None:
     assert engine.config.get("myapp") == "v"
     engine.config.clear()
     assert len(engine.config) == len(options.KNOWN)
+
+
+def test_update_checks_every_value_first(engine: Client, unchanged: Callable[..., Any]) -> None:
+    err = unchanged(InvalidArgument, engine.config.update, {"heartbeat": 30, "grace-period": -1})
+    assert "grace-period" in str(err)
+    engine.config.update([("heartbeat", 30)], **{"myapp": "x"})
+    assert engine.config["heartbeat"] == 30 and engine.config["myapp"] == "x"
