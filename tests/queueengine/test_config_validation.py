@@ -190,3 +190,14 @@ def test_update_checks_every_value_first(engine: Client, unchanged: Callable[...
     assert "grace-period" in str(err)
     engine.config.update([("heartbeat", 30)], **{"myapp": "x"})
     assert engine.config["heartbeat"] == 30 and engine.config["myapp"] == "x"
+
+
+def test_qe_config_refuses_a_bad_value(engine: Client, redis_url: str, settings: Any,
+                                       unchanged: Callable[..., Any]) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.QUEUEENGINE = {"URL": redis_url, "NAMESPACE": "test"}
+    for value in ("0", "NaN", "-1", "soon"):
+        err = unchanged(CommandError, call_command, "qe_config", "heartbeat", value)
+        assert "heartbeat must be a number" in str(err)
