@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from queueengine import Client, InvalidArgument, UnsupportedData
-from queueengine.dispatch import JobManager
+from queueengine.dispatch import JobFailed, JobManager
 from queueengine.dispatch import memory as memory_backend
 from queueengine.worker import Worker
 
@@ -117,16 +117,22 @@ KINDS = [("memory", "simple"), ("redis", "simple"), ("redis", "recoverable"), ("
 
 
 @pytest.fixture(params=KINDS, ids=[m if t == "redis" else t for t, m in KINDS])
-def mode_client(request: pytest.FixtureRequest, redis_url: str, redis_conn: redis.Redis) -> Iterator[Any]:
+def mode_cfg(request: pytest.FixtureRequest, redis_url: str, redis_conn: redis.Redis) -> Iterator[tuple[str, dict[str, Any]]]:
     memory_backend.reset()
     kind, mode = request.param
     cfg: dict[str, Any] = {"mode": mode, "namespace": "dv"}
     if kind == "redis":
         cfg["uri"] = redis_url
+    yield kind, cfg
+    memory_backend.reset()
+
+
+@pytest.fixture
+def mode_client(mode_cfg: tuple[str, dict[str, Any]]) -> Iterator[Any]:
+    kind, cfg = mode_cfg
     client = JobManager().client(kind, **cfg)
     yield client
     client.close()
-    memory_backend.reset()
 
 
 @pytest.mark.parametrize(("value", "path"), [(math.nan, "data.v"), ([1, {"x": math.inf}], "data.v[1].x"),
@@ -139,3 +145,27 @@ def test_every_delivery_mode_refuses_at_submit(mode_client: Any, redis_conn: red
     assert str(info.value).startswith(path + " ")
     assert sorted(redis_conn.keys("*")) == before
     assert mode_client.pending == 0
+
+
+def test_every_delivery_mode_refuses_an_unstorable_result(mode_cfg: tuple[str, dict[str, Any]],
+                                                          mode_client: Any) -> None:
+    """done(NaN) raises UnsupportedData in the handler: the job fails and the client hears it."""
+    kind, cfg = mode_cfg
+    seen: list[BaseException] = []
+
+    def handler(job: Any) -> None:
+        try:
+            job.done({"x": math.nan})
+        except UnsupportedData as exc:
+            seen.append(exc)
+            job.fail(str(exc))
+
+    worker = JobManager().worker(kind, **cfg)
+    worker.jobs.each(handler)
+    worker.start()
+    try:
+        with pytest.raises(JobFailed, match=r"result\.x is nan"):
+            mode_client.submit(v=1).result(20)
+    finally:
+        worker.stop(timeout=5)
+    assert len(seen) == 1 and isinstance(seen[0], InvalidArgument)
