@@ -276,8 +276,10 @@ def _django_problem(value: Any, path: str) -> str | None:
     if value is None or isinstance(value, (str, int, float)):
         return None
     if isinstance(value, Mapping):
-        items: Iterable[tuple[str, Any]] = (
-            (_jsondata.step(path, k) if isinstance(k, str) else f"{path}[{k!r}]", v) for k, v in value.items())
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            return f"{path} has the key {bad[0]!r} ({type(bad[0]).__name__}): JSON object keys must be strings"
+        items: Iterable[tuple[str, Any]] = ((_jsondata.step(path, k), v) for k, v in value.items())
     elif isinstance(value, Sequence):
         items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
     else:

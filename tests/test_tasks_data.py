@@ -54,6 +54,7 @@ BAD: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
     ((1,), {"y": math.inf}, "kwargs.y"),
     ((2**64, 1), {}, "args[0]"),
     (({1: "a"}, 1), {}, "args[0]"),
+    (({(1, 2): "a"}, 1), {}, "args[0]"),
 ]
 
 
