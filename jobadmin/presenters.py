@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobadmin import charts, conf, schedules
-from queueengine import Client
+from queueengine import Client, options
 from queueengine.views import LIST_KINDS, JobPage, QueueView, WorkerView
 
 QUEUE_TABS = ("stats", "waiting", "running", "scheduled", "stalled", "depends", "throttled", "recurring")
@@ -326,11 +326,20 @@ def tags(client: Client, params: Any) -> dict[str, Any]:
     return context
 
 
-def config_page(client: Client) -> dict[str, Any]:
-    """Every option with its value, and which ones are stored (not defaults)."""
-    values = client.views.batch()
-    allc = values.config()
-    values.run()
-    stored = {k.decode() if isinstance(k, bytes) else k for k in client.redis.hkeys(client.keys.key("config"))}
-    rows = [{"name": k, "value": v, "stored": k in stored} for k, v in sorted(allc.value.items())]
-    return {"options": rows, "now": client.now()}
+def config_page(client: Client, error: tuple[str, str] | None = None, submitted: str | None = None,
+                notice: str = "") -> dict[str, Any]:
+    """Every option with its value, whether it is stored, and what it is (meaning, type,
+    range, default; None for a free-form option). ``error`` = (option, message) of a refused
+    change, shown inline at that option with the ``submitted`` value kept in the input."""
+    stored: dict[str, str] = client.config.stored(decode=False)   # one round trip
+    values = {name: option.default or "" for name, option in options.KNOWN.items()}
+    values.update(stored)
+    failed, message = error if error is not None else ("", "")
+    rows = [{
+        "name": name, "value": submitted if name == failed and submitted is not None else value,
+        "stored": name in stored, "option": options.lookup(name), "error": message if name == failed else "",
+    } for name, value in sorted(values.items())]
+    new_error = message if error is not None and failed not in values else ""
+    return {"options": rows, "per_queue": list(options.PER_QUEUE.values()), "now": client.now(),
+            "new_error": new_error, "new_option": failed if new_error else "",
+            "new_value": (submitted or "") if new_error else "", "notice": notice}

@@ -17,6 +17,7 @@ from queueengine.exceptions import (
     QueueEngineError,
     QueueFull,
     ScriptError,
+    UnsupportedData,
     WaitTimeout,
     WrongState,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "RecurringJob",
     "ScriptError",
     "Throttle",
+    "UnsupportedData",
     "WaitTimeout",
     "Workers",
     "WrongState",

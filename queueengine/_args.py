@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from queueengine import _jsondata
 from queueengine.exceptions import InvalidArgument
 
 PRIORITY_LIMIT = 4095
@@ -66,11 +67,15 @@ def priority(value: Any) -> int:
 
 
 def dumps(value: Any, arg: str) -> str:
-    """JSON text of value (orjson); InvalidArgument when it is not JSON-serialisable."""
+    """JSON text of value (orjson); UnsupportedData (an InvalidArgument) naming the path
+    (``data.items[2]``) when JSON cannot carry it faithfully (queueengine/_jsondata.py)."""
     try:
-        return orjson.dumps(value).decode()
+        text = orjson.dumps(value).decode()
     except TypeError as exc:
-        raise InvalidArgument(f"{arg} must be JSON-serialisable: {exc}") from None
+        raise _jsondata.refused(value, arg, exc) from None
+    if "null" in text:  # None, or a NaN/infinity that orjson wrote as null (str `in` is cheap)
+        _jsondata.check_nulls(value, arg)
+    return text
 
 
 def klass_path(klass: Any) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from queueengine import _jsondata
 from queueengine.completions import Completions
 from queueengine.exceptions import LostLease
 from queueengine.handlers import failure_group, failure_message, failure_traceback
@@ -136,8 +137,8 @@ class Runner:
         if rec.aborted or rec.job.state != RUNNING:
             return None  # lease lost, or the handler completed/failed/retried/moved the job itself
         try:
-            payload = orjson.Fragment(orjson.dumps(result))
-        except TypeError as exc:
+            payload = orjson.Fragment(_jsondata.encode(result, "result"))
+        except TypeError as exc:  # UnsupportedData: NaN, a set, ... (it names the path)
             self._unstorable(rec, exc)
             return None
         with self._cond:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from queueengine import _args
-from queueengine.exceptions import InvalidArgument, JobNotFound
+from queueengine import _args, options
+from queueengine.exceptions import JobNotFound
 from queueengine.job import Job
 from queueengine.queue import Queue
 from queueengine.recurring import RecurringJob
@@ -141,7 +141,11 @@ def _decode_value(raw: Any) -> Any:
 
 class Config(MutableMapping[str, Any]):
     """``client.config``: Qless options, dict-like. Values read back JSON-decoded when they
-    parse (``"60"`` -> 60), else as strings; defaults appear for unset options."""
+    parse (``"60"`` -> 60), else as strings; defaults appear for unset options.
+
+    Known options (``queueengine.options``) are checked before anything reaches Redis, and
+    again in Lua: a value of the wrong type or out of range raises InvalidArgument and changes
+    nothing. Other names are free-form (str or finite numbers)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -151,6 +155,20 @@ class Config(MutableMapping[str, Any]):
         raw: dict[str, str] = _args.loads(self.client._call("config.get"))
         return {k: _decode_value(v) for k, v in raw.items()}
 
+    def stored(self, decode: bool = True) -> dict[str, Any]:
+        """Only the options set in Redis (no defaults), decoded as ``all()`` does (with
+        ``decode=False``: the stored text)."""
+        raw: dict[str, str] = _args.loads(self.client._call("config.stored"))
+        if not decode:
+            return raw
+        return {k: _decode_value(v) for k, v in raw.items()}
+
+    @staticmethod
+    def describe(name: str) -> options.Option | None:
+        """The meaning, type, default and range of a known option (or of the per-queue form
+        it matches, e.g. ``reports-heartbeat``); None for a free-form option."""
+        return options.lookup(name)
+
     def __getitem__(self, key: str) -> Any:
         raw = self.client._call("config.get", _args.name(key, "option"))
         if raw is None:
@@ -158,16 +176,25 @@ class Config(MutableMapping[str, Any]):
         return _decode_value(raw)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if isinstance(value, bool):
-            value = int(value)
-        if not isinstance(value, (str, int, float)):
-            raise InvalidArgument(f"config values must be str or numbers, got {value!r}")
-        self.client._call("config.set", _args.name(key, "option"), value if isinstance(value, str) else repr(value))
+        name = _args.name(key, "option")
+        self.client._call("config.set", name, options.check(name, value))
 
     def __delitem__(self, key: str) -> None:
         if key not in self.all():
             raise KeyError(key)
         self.client._call("config.unset", _args.name(key, "option"))
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set several options; every value is checked first, so one bad value changes nothing."""
+        pairs = list(other.items() if isinstance(other, Mapping) else other) + list(kwargs.items())
+        checked = [(_args.name(k, "option"), v) for k, v in pairs]
+        texts = [(k, options.check(k, v)) for k, v in checked]
+        for name, text in texts:
+            self.client._call("config.set", name, text)
+
+    def clear(self) -> None:
+        """Every option back to its default (free-form ones removed): one call, one event."""
+        self.client._call("config.clear")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.all())

@@ -27,6 +27,13 @@ class InvalidArgument(QueueEngineError, ValueError):
     """An argument is malformed or out of range; the message names the argument."""
 
 
+class UnsupportedData(InvalidArgument, TypeError):
+    """Job data (or a result) that JSON cannot carry faithfully: NaN, infinity, an integer
+    beyond 64 bits, a non-string object key, a set, bytes, an arbitrary object. The message
+    names the path (``data.items[2]``). Also a ``TypeError``, the class ``django.tasks``
+    raises for an argument it cannot store."""
+
+
 class JobNotFound(QueueEngineError, LookupError):
     """The job (or recurring template) does not exist (never did, canceled or expired)."""
 

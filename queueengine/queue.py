@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast, overload
 import orjson
 
 from queueengine import _args
-from queueengine.exceptions import InvalidArgument
+from queueengine.exceptions import InvalidArgument, UnsupportedData
 from queueengine.job import Job
 from queueengine.types import QueueCounts, QueueStats
 
@@ -159,29 +159,32 @@ class Queue:
         rows: list[list[Any]] = []
         templates: dict[Any, list[Any]] = {}   # klass -> the checked default fields of a pair
         urandom, dumps = os.urandom, _args.dumps
-        for i, item in enumerate(jobs):
-            if item.__class__ is tuple and len(item) == 2:   # (klass, data): the common case, fast
-                klass, data = item
-                try:
-                    row = templates[klass].copy()
-                except (KeyError, TypeError):
-                    row = put_fields(klass, None)
-                    with contextlib.suppress(TypeError):
-                        templates[klass] = row.copy()
-                row[0] = urandom(16).hex()
-                row[2] = dumps(data, "data")
-                rows.append(row)
-            elif isinstance(item, Mapping):
-                unknown = set(item) - _PUT_KEYS
-                if unknown:
-                    raise InvalidArgument(f"jobs[{i}]: unknown put arguments {sorted(unknown)}")
-                if "klass" not in item or "data" not in item:
-                    raise InvalidArgument(f"jobs[{i}]: klass and data are required")
-                rows.append(put_fields(**item))
-            elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 2:
-                rows.append(put_fields(item[0], item[1]))
-            else:
-                raise InvalidArgument(f"jobs[{i}] must be a mapping of put arguments or a (klass, data) pair")
+        try:
+            for i, item in enumerate(jobs):
+                if item.__class__ is tuple and len(item) == 2:   # (klass, data): the common case, fast
+                    klass, data = item
+                    try:
+                        row = templates[klass].copy()
+                    except (KeyError, TypeError):
+                        row = put_fields(klass, None)
+                        with contextlib.suppress(TypeError):
+                            templates[klass] = row.copy()
+                    row[0] = urandom(16).hex()
+                    row[2] = dumps(data, "data")
+                    rows.append(row)
+                elif isinstance(item, Mapping):
+                    unknown = set(item) - _PUT_KEYS
+                    if unknown:
+                        raise InvalidArgument(f"jobs[{i}]: unknown put arguments {sorted(unknown)}")
+                    if "klass" not in item or "data" not in item:
+                        raise InvalidArgument(f"jobs[{i}]: klass and data are required")
+                    rows.append(put_fields(**item))
+                elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 2:
+                    rows.append(put_fields(item[0], item[1]))
+                else:
+                    raise InvalidArgument(f"jobs[{i}] must be a mapping of put arguments or a (klass, data) pair")
+        except UnsupportedData as exc:  # name the job (the one after the rows made): jobs[3]: data.v ...
+            raise UnsupportedData(f"jobs[{len(rows)}]: {exc}") from None
         if not rows:
             return []
         calls: list[tuple[str, list[Any]]] = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -35,6 +35,7 @@ import orjson
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from queueengine import _jsondata
 from queueengine.djtasks_compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -49,7 +50,7 @@ from queueengine.djtasks_compat import (
     task_finished,
     task_started,
 )
-from queueengine.exceptions import DuplicateJob, QueueEngineError
+from queueengine.exceptions import DuplicateJob, QueueEngineError, UnsupportedData
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -196,7 +197,7 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
         """Put the task as a job in its queue (queue_name -> queue, priority -> priority,
         run_after -> delay); return its READY result and send ``task_enqueued``."""
         self.validate_task(task)
-        args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
+        args, kwargs = storable_arguments(args, kwargs)
         now = timezone.now()
         delay = 0.0
         if task.run_after is not None:
@@ -261,6 +262,49 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
 
         yield from super().check(**kwargs)
         yield from check_backend_options(self.alias, self.options)
+
+
+def _django_problem(value: Any, path: str) -> str | None:
+    """Where Django's ``normalize_json`` gives up on ``value`` (bytes must be UTF-8; mappings,
+    sequences and JSON scalars pass; anything else is an unsupported type)."""
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{path} is bytes that are not UTF-8 text"
+        return None
+    if value is None or isinstance(value, (str, int, float)):
+        return None
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            return f"{path} has the key {bad[0]!r} ({type(bad[0]).__name__}): JSON object keys must be strings"
+        items: Iterable[tuple[str, Any]] = ((_jsondata.step(path, k), v) for k, v in value.items())
+    elif isinstance(value, Sequence):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return f"{path} is of type {type(value).__name__}, which a task argument cannot be (JSON only)"
+    for where, item in items:
+        found = _django_problem(item, where)
+        if found:
+            return found
+    return None
+
+
+def storable_arguments(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The task's arguments as Django normalises them (tuples -> lists, UTF-8 bytes -> str),
+    checked so that JSON carries them faithfully. Anything else (a set, an object, NaN,
+    infinity, an integer beyond 64 bits, a non-str key) raises UnsupportedData naming the
+    argument (``args[1]``, ``kwargs.when``): a TypeError, as Django's own validation raises,
+    and an InvalidArgument."""
+    try:
+        clean_args, clean_kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
+    except (TypeError, ValueError) as exc:
+        where = _django_problem(list(args), "args") or _django_problem(dict(kwargs), "kwargs")
+        raise UnsupportedData(where or f"task arguments cannot be stored: {exc}") from None
+    _jsondata.encode(clean_args, "args")
+    _jsondata.encode(clean_kwargs, "kwargs")
+    return clean_args, clean_kwargs
 
 
 def unique_jid(module_path: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
@@ -354,6 +398,7 @@ def execute(job: Job) -> Any:
         else:
             value = task.call(*args, **kwargs)
         value = normalize_json(value)
+        _jsondata.encode(value, "the task's return value")  # NaN, infinity... fail the task here
     except Exception as exc:
         path = f"{type(exc).__module__}.{type(exc).__qualname__}"
         text = "".join(traceback.format_exception(exc))
@@ -382,4 +427,5 @@ def _backend(alias: str | None) -> QueueEngineBackend:
     return backend
 
 
-__all__ = ["EXECUTE", "QueueEngineBackend", "QueueEngineTask", "execute", "result_from_job", "unique_jid"]
+__all__ = ["EXECUTE", "QueueEngineBackend", "QueueEngineTask", "execute", "result_from_job", "storable_arguments",
+           "unique_jid"]

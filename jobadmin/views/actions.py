@@ -11,13 +11,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from jobadmin import actions, audit, bulk
+from jobadmin import actions, audit, bulk, conf, presenters
 from jobadmin.engine import client_of, namespace_of
-from jobadmin.permissions import check_action, staff_required
+from jobadmin.permissions import allowed_actions, check_action, staff_required
 from queueengine import InvalidArgument, QueueEngineError
 
 JOB_ACTIONS = ("retry", "cancel", "move", "priority", "timeout", "track", "untrack", "tag", "untag", "undepend",
@@ -156,12 +157,29 @@ def group_action(request: HttpRequest, group: str, action: str) -> HttpResponse:
 @require_POST
 @staff_required
 def config_action(request: HttpRequest) -> HttpResponse:
-    """Set or unset one engine option."""
+    """Set or unset one engine option. From the htmx form: the config table comes back with
+    the outcome inline (a refused value is reported at its option, the input keeps it)."""
     client = client_of(request)
     option = (request.POST.get("option") or "").strip()
+    value = None if request.POST.get("unset") == "1" else request.POST.get("value", "")
+    if request.headers.get("HX-Request"):
+        return _config_inline(request, option, value)
 
     def work() -> tuple[str, dict[str, Any]]:
-        value = None if request.POST.get("unset") == "1" else request.POST.get("value", "")
         return actions.set_config(client, option, value), {"target": option, "detail": value or "(unset)"}
 
     return _guarded(request, "config", reverse("jobadmin:config"), work)
+
+
+def _config_inline(request: HttpRequest, option: str, value: str | None) -> HttpResponse:
+    check_action(request, "config")
+    client = client_of(request)
+    try:
+        notice = actions.set_config(client, option, value)
+    except (InvalidArgument, QueueEngineError, ValueError) as exc:
+        context = presenters.config_page(client, error=(option, actions.describe_error(exc)), submitted=value)
+    else:
+        audit.record(request, "config", namespace=namespace_of(request), target=option, detail=value or "(unset)")
+        context = presenters.config_page(client, notice=notice)
+    context.update(can=allowed_actions(request.user), read_only=conf.read_only())
+    return render(request, "jobadmin/partials/config_table.html", context)

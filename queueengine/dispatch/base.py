@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
+from queueengine import _jsondata
 
 from .errors import InvalidArgument, JobTimeout, QueueEngineError, job_failed
 
@@ -36,26 +36,14 @@ def new_id() -> str:
 
 
 def encode_data(data: dict[str, Any]) -> bytes:
-    """JSON-encode job data, or raise InvalidArgument naming the first bad key."""
-    try:
-        return orjson.dumps(data)
-    except TypeError:
-        for key, value in data.items():
-            try:
-                orjson.dumps(value)
-            except TypeError as exc:
-                raise InvalidArgument(
-                    f"submit(): argument {key!r} is not JSON-serialisable ({type(value).__name__}): {exc}"
-                ) from None
-        raise InvalidArgument("submit(): data is not JSON-serialisable") from None
+    """JSON-encode job data, or raise UnsupportedData (an InvalidArgument) naming the path of
+    the first value JSON cannot carry (``data.x``, ``data.items[2]``; NaN and infinity too)."""
+    return _jsondata.encode(data, "data")
 
 
 def encode_result(result: Any) -> bytes:
-    """JSON-encode a job result, or raise InvalidArgument."""
-    try:
-        return orjson.dumps(result)
-    except TypeError as exc:
-        raise InvalidArgument(f"done(): result is not JSON-serialisable ({type(result).__name__}): {exc}") from None
+    """JSON-encode a job result, or raise UnsupportedData (an InvalidArgument) naming the path."""
+    return _jsondata.encode(result, "result")
 
 
 @dataclass

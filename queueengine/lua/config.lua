@@ -17,6 +17,84 @@ QE.config_defaults = {
   ['max-queue-length'] = '0',        -- most jobs a queue holds; 0 = no limit (bounds.lua)
 }
 
+-- Known options: kind 'int' (whole number), 'num' (finite number) or 'str' (text); numbers
+-- lie in [lo, hi] (pos: strictly above lo), text is 1..hi bytes without control characters.
+-- queueengine/options.py holds the same table with each option's meaning (a test keeps the two
+-- in step). Options not listed are free-form: applications may store any value under them.
+local DECADE, COUNT = 315360000, 1000000000  -- ten years (recoverable mode's claim lease), 1e9
+QE.config_spec = {
+  ['application'] = {kind = 'str', hi = 200},
+  ['heartbeat'] = {kind = 'num', lo = 0, pos = true, hi = DECADE},
+  ['grace-period'] = {kind = 'num', lo = 0, hi = DECADE},
+  ['jobs-history'] = {kind = 'int', lo = 0, hi = DECADE},
+  ['jobs-history-count'] = {kind = 'int', lo = 0, hi = COUNT},
+  ['max-job-history'] = {kind = 'int', lo = 0, hi = COUNT},
+  ['max-worker-age'] = {kind = 'int', lo = 0, hi = DECADE},
+  ['stats-history'] = {kind = 'int', lo = 0, hi = 3650},
+  ['histogram-history'] = {kind = 'int', lo = 0, hi = 3650},
+  ['failed-history'] = {kind = 'int', lo = 0, hi = DECADE},
+  ['failed-history-count'] = {kind = 'int', lo = 0, hi = COUNT},
+  ['housekeeping-batch'] = {kind = 'int', lo = 1, hi = 100000},
+  ['max-payload-bytes'] = {kind = 'int', lo = 0, hi = 536870912},
+  ['max-queue-length'] = {kind = 'int', lo = 0, hi = COUNT},
+}
+-- Per-queue options: '<queue>-' .. suffix.
+QE.queue_option_spec = {
+  ['heartbeat'] = QE.config_spec['heartbeat'],
+  ['max-concurrency'] = {kind = 'int', lo = 0, hi = COUNT},
+  ['max-queue-length'] = QE.config_spec['max-queue-length'],
+}
+
+-- option_spec(name) -> the spec of a known option (or per-queue form), else nil (free-form).
+function QE.option_spec(name)
+  local spec = QE.config_spec[name]
+  if spec ~= nil then return spec end
+  for suffix, s in pairs(QE.queue_option_spec) do
+    local n = #suffix + 1
+    if #name > n and string.sub(name, -n) == '-' .. suffix then return s end
+  end
+  return nil
+end
+
+-- canonical(v): the shortest decimal text that reads back as v ('60', '0.5').
+local function canonical(v)
+  if v == math.floor(v) then return string.format('%d', v) end
+  for p = 1, 17 do
+    local s = string.format('%.' .. p .. 'g', v)
+    if tonumber(s) == v then return s end
+  end
+  return string.format('%.17g', v)
+end
+
+-- config_check(name, value) -> the value to store (numbers in canonical form); InvalidArgument
+-- when a known option gets a value of the wrong type or out of its range.
+function QE.config_check(name, value)
+  local spec = QE.option_spec(name)
+  if spec == nil then return value end
+  if spec.kind == 'str' then
+    if #value == 0 or #value > spec.hi or string.find(value, '%c') then
+      raise('InvalidArgument', name .. ' must be text of 1 to ' .. spec.hi
+        .. ' bytes without control characters')
+    end
+    return value
+  end
+  local v
+  if spec.kind == 'int' then
+    if string.find(value, '^%-?%d+$') then v = tonumber(value) end
+  elseif string.find(value, '^%-?[%d.]+[eE]?[%-+]?%d*$') then
+    v = tonumber(value)
+  end
+  local what = spec.kind == 'int' and 'an integer' or 'a number'
+  if v == nil or v ~= v or v == math.huge or v == -math.huge then
+    raise('InvalidArgument', name .. ' must be ' .. what .. ', got ' .. value)
+  end
+  if v < spec.lo or (spec.pos and v <= spec.lo) or v > spec.hi then
+    local low = spec.pos and ('> ' .. spec.lo) or ('>= ' .. spec.lo)
+    raise('InvalidArgument', name .. ' must be ' .. what .. ' ' .. low .. ' and <= ' .. spec.hi .. ', got ' .. value)
+  end
+  return canonical(v)
+end
+
 -- config(name): the option's value (string) or nil; read once per script call.
 function QE.config(name)
   if QE._cfg == nil then
@@ -36,9 +114,13 @@ function QE.confnum(name, default)
   return v
 end
 
+-- heartbeat_for(queue): the lease length of the queue's jobs (<queue>-heartbeat, else
+-- heartbeat); a stored value that is not a positive number (written before values were
+-- checked) counts as unset, so no lease is ever born expired.
 function QE.heartbeat_for(queue)
   local v = tonumber(QE.config(queue .. '-heartbeat'))
-  if v == nil then v = QE.confnum('heartbeat', 60) end
+  if v == nil or not (v > 0) then v = QE.confnum('heartbeat', 60) end
+  if not (v > 0) then v = 60 end
   return v
 end
 
@@ -59,9 +141,12 @@ function QE.config_get(name)
 end
 
 -- config.set(name, value) -> 'OK'; event "config" {option, value}.
+-- A known option's value is checked (type and range) and stored in canonical form; a
+-- refused value raises InvalidArgument and changes nothing.
 function QE.config_set(name, value)
   QE.name(name, 'option')
   if value == nil then raise('InvalidArgument', 'value is required') end
+  value = QE.config_check(name, value)
   redis.call('HSET', QE.k('config'), name, value)
   QE._cfg = nil
   QE.event('config', nil, nil, {option = name, value = value})
@@ -75,4 +160,25 @@ function QE.config_unset(name)
   QE._cfg = nil
   QE.event('config', nil, nil, {option = name, unset = true})
   return 'OK'
+end
+
+-- config.clear() -> number of stored options removed; every option is back to its default
+-- (free-form ones are gone); one event "config" {cleared=n}.
+function QE.config_clear(extra)
+  if extra ~= nil then raise('InvalidArgument', 'arguments: config.clear takes none') end
+  local n = redis.call('HLEN', QE.k('config'))
+  redis.call('DEL', QE.k('config'))
+  QE._cfg = nil
+  QE.event('config', nil, nil, {cleared = n})
+  return n
+end
+
+-- config.stored() -> JSON object of the stored options only (no defaults).
+function QE.config_stored(extra)
+  if extra ~= nil then raise('InvalidArgument', 'arguments: config.stored takes none') end
+  local raw = redis.call('HGETALL', QE.k('config'))
+  if #raw == 0 then return '{}' end
+  local out = {}
+  for i = 1, #raw, 2 do out[raw[i]] = raw[i + 1] end
+  return cjson.encode(out)
 end
