@@ -253,7 +253,7 @@ def expire_all(client: Any, deadline: float) -> None:
     """Retention: completed and failed jobs go at once; housekeep until none is left."""
     client.config["jobs-history"] = 0
     client.config["jobs-history-count"] = 0
-    client.config["failed-history"] = 0.001
+    client.config["failed-history"] = 1  # whole seconds; 0 keeps them forever
     client.config["housekeeping-batch"] = 5000
     keys = client.keys
     while time.monotonic() < deadline and (client.redis.zcard(keys.key("completed"))
