@@ -201,17 +201,18 @@ def track(client: Client, jid: str, on: bool) -> Outcome:
     return Outcome("track" if on else "untrack", done=[jid])
 
 
-def parse_tags(raw: str) -> list[str]:
-    """``"a, b c"`` -> ``["a", "b", "c"]`` (InvalidArgument when empty or bad)."""
-    tags = [t for t in raw.replace(",", " ").split() if t]
+def parse_tags(raw: str, exact: Sequence[str] = ()) -> list[str]:
+    """``"a, has space"`` -> ``["a", "has space"]`` (comma-separated, edges stripped), plus the
+    ``exact`` tags as given (any legal tag, commas included); InvalidArgument when empty or bad."""
+    tags = [t.strip() for t in raw.split(",") if t.strip()] + [t for t in exact if t]
     if not tags:
         raise InvalidArgument("tags: give at least one tag")
     return engine_args.names(tags, "tags")
 
 
-def tag(client: Client, jid: str, raw: str, on: bool) -> Outcome:
-    """Add or remove tags on one job."""
-    tags = parse_tags(raw)
+def tag(client: Client, jid: str, raw: str, on: bool, exact: Sequence[str] = ()) -> Outcome:
+    """Add or remove tags on one job (``exact``: tags taken as given, e.g. from a hidden field)."""
+    tags = parse_tags(raw, exact)
     job = _one(client, jid)
     if on:
         job.tag(*tags)

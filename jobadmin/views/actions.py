@@ -82,7 +82,7 @@ def job_action(request: HttpRequest, jid: str, action: str) -> HttpResponse:
         elif action in ("track", "untrack"):
             outcome = actions.track(client, jid, action == "track")
         elif action in ("tag", "untag"):
-            outcome = actions.tag(client, jid, post.get("tags", ""), action == "tag")
+            outcome = actions.tag(client, jid, post.get("tags", ""), action == "tag", post.getlist("tag"))
         elif action == "undepend":
             outcome = actions.undepend(client, jid, post.getlist("dependency"), post.get("all") == "1")
         else:
