@@ -181,7 +181,7 @@ def test_names_found_in_redis_render_and_can_be_moved_or_canceled(admin_web: Web
                 reverse("jobadmin:workers"), reverse("jobadmin:worker", args=["w\x03bad"]),
                 reverse("jobadmin:api_queues"), reverse("jobadmin:api_queue", args=[odd]), reverse("jobadmin:metrics"),
                 reverse("admin:jobadmin_dashboard_jobs") + "?" + _q(kind="waiting", name=odd)):
-        assert admin_web.get(url).status_code in (200, 404), url
+        assert admin_web.get(url).status_code in (200, 400, 404), url
     assert admin_web.get(reverse("jobadmin:overview")).status_code == 200
     job_url = reverse("jobadmin:job", args=[jid])
     assert escape(odd.strip()) in admin_web.get(job_url).content.decode()
