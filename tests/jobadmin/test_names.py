@@ -5,7 +5,6 @@ moved or canceled. The live push is in test_names_live.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
