@@ -18,9 +18,11 @@ from django.utils.html import escape
 
 from jobadmin import live
 from queueengine import Client
-from tests.jobadmin.test_live import CSRF_SECRET, ORIGIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+CSRF_SECRET = "A" * 16 + "b" * 16   # a browser's csrftoken cookie
 
 NAMES = ["emails/daily", "café", "has space", "naïve-job", "a%2Fb?c#d", "it's \"q\" <b>", "..", "~7E"]
 
