@@ -55,7 +55,7 @@ def clean_jids(raw: Iterable[str]) -> list[str]:
         jid = (jid or "").strip()
         if not jid or jid in seen:
             continue
-        engine_args.name(jid, "jid")
+        engine_args.existing_name(jid, "jid")
         seen.add(jid)
         out.append(jid)
     if not out:
@@ -185,7 +185,7 @@ def set_priority(client: Client, jid: str, value: Any) -> Outcome:
 
 
 def _one(client: Client, jid: str) -> Job:
-    got = client.jobs.get(engine_args.name(jid, "jid"))
+    got = client.jobs.get(engine_args.existing_name(jid, "jid"))
     if not got:
         raise JobNotFound(f"job {jid} does not exist")
     return got[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -61,13 +61,26 @@ def name(value: Any, arg: str) -> str:
     return value  # type: ignore[no-any-return]
 
 
-def names(values: Any, arg: str) -> list[str]:
-    """A sequence of names (a lone string is refused: it is almost always a mistake)."""
+def existing_name(value: Any, arg: str) -> str:
+    """A name that may already be in Redis (written before the rule, or by another client), for
+    calls that only read or delete it: any non-empty string but the reserved suffixes (as
+    ``QE.existing_name``)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"{arg} must be a non-empty string, got {value!r}")
+    suffixes = JID_SUFFIXES if arg in JID_ARGS else THROTTLE_SUFFIXES if arg in THROTTLE_ARGS else ()
+    if suffixes and value.endswith(suffixes):
+        raise InvalidArgument(f"{arg} must not end in {value[value.rindex(':'):]!r}, got {value!r}")
+    return value
+
+
+def names(values: Any, arg: str, check: Callable[[Any, str], str] = name) -> list[str]:
+    """A sequence of distinct names, each passing ``check`` (a lone string is refused: it is
+    almost always a mistake)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InvalidArgument(f"{arg} must be a sequence of strings, got {values!r}")
     out: list[str] = []
     for v in values:
-        n = name(v, arg)
+        n = check(v, arg)
         if n not in out:
             out.append(n)
     return out

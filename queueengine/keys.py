@@ -16,7 +16,10 @@ group, worker, throttle, namespace (also a config option or reply inbox) is
 Everything else is legal: ``/``, ``%``, ``:``, ``?``, ``#``, ``&``, quotes, spaces inside,
 ``..``, any other Unicode (``emails/daily``, ``café``, ``has space``). Other keys never collide:
 every other name sits last in its key or before a fixed suffix. A refused name is an
-``InvalidArgument`` naming the argument, raised before anything is written.
+``InvalidArgument`` naming the argument, raised before anything is written. Calls that only read
+or delete what is already there (``get``, ``multiget``, ``recur.get``, ``cancel``, the views,
+``stats``) take any non-empty name but the reserved suffixes (``_args.existing_name`` /
+``QE.existing_name``), so data written before the rule or by another client stays reachable.
 
 Every key of a namespace starts with ``qe:{<ns>}:`` (one hash tag per namespace, so a
 namespace lives in one Redis Cluster slot and is the unit of atomicity)::

@@ -172,6 +172,24 @@ function QE.name(v, name)
   return v
 end
 
+-- existing_name(v, arg) -> v: a name that may already be in Redis (written before the rule, or
+-- by another client), for commands that only read or delete it (get, views, cancel): any
+-- non-empty string, except the reserved suffixes (such a "jid" is another job's history key).
+function QE.existing_name(v, name)
+  if type(v) ~= 'string' or v == '' then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a non-empty string', 2)
+  end
+  local suffixes = SUFFIXES[name]
+  if suffixes then
+    for _, s in ipairs(suffixes) do
+      if #v >= #s and string.sub(v, -#s) == s then
+        error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. " must not end in '" .. s .. "'", 2)
+      end
+    end
+  end
+  return v
+end
+
 -- ---------------------------------------------------------------- argument checks
 local function is_finite(n) return n == n and n ~= math.huge and n ~= -math.huge end
 

@@ -162,32 +162,45 @@ def test_every_action_works_with_awkward_names(admin_web: WebClient, redis_url: 
 def test_names_found_in_redis_render_and_can_be_moved_or_canceled(admin_web: WebClient, qe: Client,
                                                                   redis_conn: redis.Redis) -> None:
     """Names the rule refuses but another client wrote with raw commands (a queue with a newline
-    and an edge space, an empty queue name, a jid and group with control characters): every page
-    answers without a 500, and the operator can move the job out or cancel it."""
+    and an edge space, an empty queue name, a jid and a group with control characters): every
+    page answers without a 500 and shows them escaped; the operator moves the job out of the odd
+    queue, and cancels the job with the odd jid."""
     jid = qe.queues["plain"].put("app.jobs.Odd", {})
+    other = qe.queues["plain"].put("app.jobs.Odd", {}, retries=0)
     odd, p = "odd\nqueue ", qe.prefix
     redis_conn.zadd(p + "queues", {odd: 1, "": 1})
     redis_conn.rename(p + "q:plain:work", p + f"q:{odd}:work")
     redis_conn.hset(p + f"j:{jid}", "queue", odd)
     redis_conn.zrem(p + "queues", "plain")
-    redis_conn.sadd(p + "failures", "grp\x01bad")
-    redis_conn.lpush(p + "f:grp\x01bad", "jid\x02bad")
+    bad_jid, group = "jid\x02<b>bad", "grp\x01<b>bad"
+    redis_conn.zrem(p + f"q:{odd}:work", other)
+    redis_conn.rename(p + f"j:{other}", p + f"j:{bad_jid}")
+    redis_conn.hset(p + f"j:{bad_jid}", mapping={"jid": bad_jid, "state": "failed", "queue": odd})
+    redis_conn.sadd(p + "failures", group)
+    redis_conn.lpush(p + f"f:{group}", bad_jid)
     redis_conn.zadd(p + "workers", {"w\x03bad": 1e12, "": 1e12})
-    for url in (reverse("jobadmin:overview"), reverse("jobadmin:queue", args=[odd]),
-                reverse("jobadmin:queue", args=[odd]) + "?tab=waiting", reverse("jobadmin:queue", args=[""]),
-                reverse("jobadmin:job", args=[jid]), reverse("jobadmin:failures"),
-                reverse("jobadmin:failure_group", args=["grp\x01bad"]), reverse("jobadmin:job", args=["jid\x02bad"]),
-                reverse("jobadmin:workers"), reverse("jobadmin:worker", args=["w\x03bad"]),
-                reverse("jobadmin:api_queues"), reverse("jobadmin:api_queue", args=[odd]), reverse("jobadmin:metrics"),
-                reverse("admin:jobadmin_dashboard_jobs") + "?" + _q(kind="waiting", name=odd)):
-        assert admin_web.get(url).status_code in (200, 400, 404), url
-    assert admin_web.get(reverse("jobadmin:overview")).status_code == 200
+    shown = {reverse("jobadmin:overview"): odd.strip(), reverse("jobadmin:queue", args=[odd]): odd.strip(),
+             reverse("jobadmin:queue", args=[odd]) + "?tab=waiting": jid,
+             reverse("jobadmin:job", args=[jid]): odd.strip(), reverse("jobadmin:failures"): group,
+             reverse("jobadmin:failure_group", args=[group]): bad_jid[:10], reverse("jobadmin:job", args=[bad_jid]): bad_jid,
+             reverse("jobadmin:workers"): "w\x03bad", reverse("jobadmin:worker", args=["w\x03bad"]): "w\x03bad",
+             reverse("admin:jobadmin_dashboard_jobs") + "?" + _q(kind="waiting", name=odd): jid}
+    for url, text in shown.items():
+        response = admin_web.get(url)
+        assert response.status_code == 200, url
+        assert escape(text) in response.content.decode(), (url, text)
+        assert "<b>bad" not in response.content.decode(), url
+    assert admin_web.get(reverse("jobadmin:queue", args=[""])).status_code == 404   # '' is no name at all
+    for url in (reverse("jobadmin:api_queues"), reverse("jobadmin:api_queue", args=[odd]),
+                reverse("jobadmin:api_job", args=[bad_jid]), reverse("jobadmin:metrics")):
+        assert admin_web.get(url).status_code == 200, url
     job_url = reverse("jobadmin:job", args=[jid])
-    assert escape(odd.strip()) in admin_web.get(job_url).content.decode()
     admin_web.post(reverse("jobadmin:job_action", args=[jid, "move"]), {"queue": "rescued", "next": job_url})
     assert qe.jobs[jid].queue.name == "rescued" and redis_conn.zcard(p + f"q:{odd}:work") == 0
     admin_web.post(reverse("jobadmin:job_action", args=[jid, "cancel"]))
     assert jid not in qe.jobs
+    admin_web.post(reverse("jobadmin:job_action", args=[bad_jid, "cancel"]))
+    assert not redis_conn.exists(p + f"j:{bad_jid}")
 
 
 def test_refused_names_change_nothing_from_the_dashboard(admin_web: WebClient, qe: Client,
