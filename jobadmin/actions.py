@@ -47,15 +47,17 @@ class Outcome:
         return text[0].upper() + text[1:]
 
 
-def clean_jids(raw: Iterable[str]) -> list[str]:
-    """Distinct, valid jids in the order given (InvalidArgument names the bad one)."""
+def clean_jids(raw: Iterable[str], existing: bool = False) -> list[str]:
+    """Distinct, valid jids in the order given (InvalidArgument names the bad one); ``existing``:
+    any jid that may already be in Redis (one job's own page acting on it, see keys.py)."""
+    check = engine_args.existing_name if existing else engine_args.name
     out: list[str] = []
     seen: set[str] = set()
     for jid in raw:
         jid = (jid or "").strip()
         if not jid or jid in seen:
             continue
-        engine_args.existing_name(jid, "jid")
+        check(jid, "jid")
         seen.add(jid)
         out.append(jid)
     if not out:

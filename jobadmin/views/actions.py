@@ -68,7 +68,7 @@ def job_action(request: HttpRequest, jid: str, action: str) -> HttpResponse:
         default = reverse("jobadmin:overview")
 
     def work() -> tuple[str, dict[str, Any]]:
-        jids = actions.clean_jids([jid])
+        jids = actions.clean_jids([jid], existing=True)
         if action == "retry":
             outcome = actions.retry(client, jids)
         elif action == "cancel":
