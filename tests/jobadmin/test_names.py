@@ -227,3 +227,14 @@ def test_tag_text_keeps_spaces_inside_tags(admin_web: WebClient, qe: Client) -> 
     jid = qe.queues["work"].put("app.jobs.T", {})
     admin_web.post(reverse("jobadmin:job_action", args=[jid, "tag"]), {"tags": " has space , b "})
     assert set(qe.jobs[jid].tags) == {"has space", "b"}
+
+
+def test_each_tag_has_its_own_untag_button(admin_web: WebClient, qe: Client) -> None:
+    """A tag with a comma or spaces is removed by its own button (the exact tag, not parsed)."""
+    import re
+
+    jid = qe.queues["work"].put("app.jobs.T", {}, tags=["a, b", "keep"])
+    html = admin_web.get(reverse("jobadmin:job", args=[jid])).content.decode()
+    assert re.search(r'name="tag" value="a, b"', html) and 'aria-label="untag a, b"' in html
+    admin_web.post(reverse("jobadmin:job_action", args=[jid, "untag"]), {"tag": "a, b"})
+    assert qe.jobs[jid].tags == ["keep"]
