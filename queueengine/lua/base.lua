@@ -142,9 +142,11 @@ end
 function QE.name_problem(v, arg)
   if type(v) ~= 'string' or v == '' then return 'must be a non-empty string' end
   local count, first, last
-  if not string.find(v, '[\128-\255]') then          -- ASCII: the common case, two pattern scans
-    if string.find(v, '[%c{}]') then return 'must not hold braces or control characters' end
+  local stop = string.find(v, '[%c{}\128-\255]')
+  if stop == nil then                                  -- plain ASCII: the common case, one scan
     count, first, last = #v, string.byte(v, 1), string.byte(v, -1)
+  elseif string.byte(v, stop) < 128 then
+    return 'must not hold braces or control characters'
   else
     count, first, last = utf8_scan(v)
     if count == nil then return first end
@@ -152,7 +154,7 @@ function QE.name_problem(v, arg)
   if count > NAME_MAX then return 'must be at most ' .. NAME_MAX .. ' characters' end
   if EDGE_SPACE[first] or EDGE_SPACE[last] then return 'must not begin or end with a space' end
   local suffixes = SUFFIXES[arg]
-  if suffixes then
+  if suffixes and string.find(v, ':', 1, true) then
     for _, s in ipairs(suffixes) do
       if #v >= #s and string.sub(v, -#s) == s then
         return "must not end in '" .. s .. "' (the name of one of its keys)"
