@@ -50,8 +50,8 @@ async def connect_like_the_page(page_html: str, cookie: bytes) -> WebsocketCommu
     found = re.search(r'ws-connect="([^"]+)"', page_html)
     assert found, "the page has no live socket"
     url = htmllib.unescape(found.group(1))
-    comm = WebsocketCommunicator(application, url, headers=[ORIGIN, (b"cookie", cookie)])
-    connected, _ = await comm.connect(timeout=5)
+    comm = WebsocketCommunicator(application, url, headers=[(b"host", b"127.0.0.1"), ORIGIN, (b"cookie", cookie)])
+    connected, _ = await comm.connect(timeout=20)
     assert connected, url
     return comm
 
@@ -66,10 +66,10 @@ async def test_queue_page_push_shows_the_same_queue(django_user_model: Any, qe: 
     page, cookie = await sync_to_async(staff_page)(django_user_model, url)
     assert escape(first_jid)[:14] in page or escape(first_jid) in page
     comm = await connect_like_the_page(page, cookie)
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await comm.receive_from(timeout=20)
     assert "Nothing here." not in pushed and 'id="queue_tab"' in pushed
     await sync_to_async(qe.queues[name].put)("app.jobs.Live", {}, jid=name + "-2")
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await comm.receive_from(timeout=20)
     assert "Nothing here." not in pushed and pushed.count("app.jobs.Live") >= 2
     await comm.disconnect()
 
@@ -81,10 +81,10 @@ async def test_job_page_push_shows_the_same_job(django_user_model: Any, qe: Clie
     jid = await sync_to_async(qe.queues[name].put)("app.jobs.Story", {}, jid=name)
     page, cookie = await sync_to_async(staff_page)(django_user_model, reverse("jobadmin:job", args=[jid]))
     comm = await connect_like_the_page(page, cookie)
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await comm.receive_from(timeout=20)
     assert "no longer exists" not in pushed and "badge-waiting" in pushed and escape(name) in pushed
     await sync_to_async(qe.pop_from)([name], 1)
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await comm.receive_from(timeout=20)
     assert "no longer exists" not in pushed and "badge-running" in pushed and escape(name) in pushed
     await comm.disconnect()
 
@@ -98,7 +98,7 @@ async def test_group_and_worker_pages_are_live(django_user_model: Any, qe: Clien
     for url in (reverse("jobadmin:failure_group", args=[name]), reverse("jobadmin:worker", args=[name])):
         page, cookie = await sync_to_async(staff_page)(django_user_model, url)
         comm = await connect_like_the_page(page, cookie)
-        pushed = await comm.receive_from(timeout=5)
+        pushed = await comm.receive_from(timeout=20)
         if "failed" in url:
             assert "Nothing here." not in pushed and escape(jid)[:10] in pushed
         await comm.disconnect()
