@@ -47,15 +47,17 @@ class Outcome:
         return text[0].upper() + text[1:]
 
 
-def clean_jids(raw: Iterable[str]) -> list[str]:
-    """Distinct, valid jids in the order given (InvalidArgument names the bad one)."""
+def clean_jids(raw: Iterable[str], existing: bool = False) -> list[str]:
+    """Distinct, valid jids in the order given (InvalidArgument names the bad one); ``existing``:
+    any jid that may already be in Redis (one job's own page acting on it, see keys.py)."""
+    check = engine_args.existing_name if existing else engine_args.name
     out: list[str] = []
     seen: set[str] = set()
     for jid in raw:
         jid = (jid or "").strip()
         if not jid or jid in seen:
             continue
-        engine_args.name(jid, "jid")
+        check(jid, "jid")
         seen.add(jid)
         out.append(jid)
     if not out:
@@ -185,7 +187,7 @@ def set_priority(client: Client, jid: str, value: Any) -> Outcome:
 
 
 def _one(client: Client, jid: str) -> Job:
-    got = client.jobs.get(engine_args.name(jid, "jid"))
+    got = client.jobs.get(engine_args.existing_name(jid, "jid"))
     if not got:
         raise JobNotFound(f"job {jid} does not exist")
     return got[0]
@@ -201,17 +203,18 @@ def track(client: Client, jid: str, on: bool) -> Outcome:
     return Outcome("track" if on else "untrack", done=[jid])
 
 
-def parse_tags(raw: str) -> list[str]:
-    """``"a, b c"`` -> ``["a", "b", "c"]`` (InvalidArgument when empty or bad)."""
-    tags = [t for t in raw.replace(",", " ").split() if t]
+def parse_tags(raw: str, exact: Sequence[str] = ()) -> list[str]:
+    """``"a, has space"`` -> ``["a", "has space"]`` (comma-separated, edges stripped), plus the
+    ``exact`` tags as given (any legal tag, commas included); InvalidArgument when empty or bad."""
+    tags = [t.strip() for t in raw.split(",") if t.strip()] + [t for t in exact if t]
     if not tags:
         raise InvalidArgument("tags: give at least one tag")
     return engine_args.names(tags, "tags")
 
 
-def tag(client: Client, jid: str, raw: str, on: bool) -> Outcome:
-    """Add or remove tags on one job."""
-    tags = parse_tags(raw)
+def tag(client: Client, jid: str, raw: str, on: bool, exact: Sequence[str] = ()) -> Outcome:
+    """Add or remove tags on one job (``exact``: tags taken as given, e.g. from a hidden field)."""
+    tags = parse_tags(raw, exact)
     job = _one(client, jid)
     if on:
         job.tag(*tags)

@@ -9,6 +9,7 @@ asks for confirmation, acts through ``jobadmin.actions`` and reports with the ad
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -83,7 +84,7 @@ class DashboardAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-a
 
     def _act(self, request: HttpRequest, client: Any, kind: str, name: str) -> HttpResponse:
         action = request.POST["action"]
-        back = reverse("admin:jobadmin_dashboard_jobs") + f"?kind={kind}&name={name}"
+        back = reverse("admin:jobadmin_dashboard_jobs") + "?" + urlencode({"kind": kind, "name": name})
         if not can(request.user, action):
             raise PermissionDenied
         jids = request.POST.getlist("_selected_action")

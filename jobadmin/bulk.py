@@ -46,7 +46,7 @@ def start(client: Client, kind: str, group: str, queue: str | None, user: str) -
     """Start a group operation; returns its record. Nothing runs when an argument is bad."""
     if kind not in KINDS:
         raise InvalidArgument(f"operation must be one of {', '.join(KINDS)}, got {kind!r}")
-    engine_args.name(group, "group")
+    engine_args.existing_name(group, "group")
     if kind == "move":
         if not queue:
             raise InvalidArgument("queue: name the queue to move the jobs to")

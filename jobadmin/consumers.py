@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.test import RequestFactory
-from django.urls import Resolver404, resolve
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from jobadmin import conf, live
 from jobadmin.middleware import REDIS_DOWN as REDIS_ERRORS
@@ -46,14 +46,33 @@ _renders: dict[tuple[Any, ...], asyncio.Future[str]] = {}
 
 
 def page_topics(page: str) -> list[str] | None:
-    """The topics of a dashboard page URL, or None when it is not a live page."""
+    """The topics of a dashboard page URL, or None when it is not a live page. The path is
+    resolved as Django resolves a request for it (percent-decoded first)."""
     try:
-        match = resolve(urlsplit(page).path)
+        match = resolve(_path_info(page))
     except Resolver404:
         return None
     if match.namespace != "jobadmin" or match.url_name not in live.PAGE_TOPICS:
         return None
     return live.PAGE_TOPICS[match.url_name](match.kwargs)
+
+
+def _path_info(page: str) -> str:
+    """The decoded path of a page URL (what a server hands Django as PATH_INFO)."""
+    return RequestFactory().get(urlsplit(page).path).path_info
+
+
+def live_page(view: str, name: str | None, query: str) -> tuple[str, list[str]] | None:
+    """The page URL and topics of a live page named by its view and object name (the
+    websocket parameters the dashboard sends), or None when there is no such live page."""
+    kwargs = live.page_kwargs(view, name)
+    if kwargs is None:
+        return None
+    try:
+        path = reverse("jobadmin:" + view, kwargs=kwargs)
+    except NoReverseMatch:
+        return None
+    return path + ("?" + query if query else ""), live.PAGE_TOPICS[view](kwargs)
 
 
 def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespace: str) -> str:
@@ -66,7 +85,7 @@ def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespa
     request.COOKIES.update(cookies)
     # the forms in the fragments must carry tokens for this browser's CSRF cookie
     CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
-    match = resolve(parts.path)
+    match = resolve(request.path_info)
     request.resolver_match = match
     response = match.func(request, *match.args, **match.kwargs)
     if response.status_code != 200:
@@ -75,7 +94,8 @@ def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespa
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """``ws/live/?page=<dashboard URL>&ns=<namespace>``."""
+    """``ws/live/?view=<page's URL name>&name=<the object it shows>&query=<its query>&ns=<namespace>``
+    (what the dashboard's pages send), or ``ws/live/?page=<dashboard URL>&ns=<namespace>``."""
 
     groups_joined: list[str]
     topics: list[str]
@@ -92,11 +112,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if user is None or not can_view(user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        self.page = (query.get("page") or [""])[0]
-        ns = (query.get("ns") or [""])[0]
+        query = parse_qs(self.scope.get("query_string", b"").decode(), keep_blank_values=True)
+
+        def param(key: str) -> str | None:
+            return query[key][0] if key in query else None
+
+        ns = param("ns") or ""
         self.namespace = ns if ns in conf.namespaces() else conf.default_namespace()
-        topics = page_topics(self.page) if self.page.startswith("/") else None
+        if param("view") is not None:
+            found = live_page(param("view") or "", param("name"), param("query") or "")
+            self.page, topics = found if found is not None else ("", None)
+        else:
+            self.page = param("page") or ""
+            topics = page_topics(self.page) if self.page.startswith("/") else None
         if not topics:
             await self.close(code=CLOSE_BAD_PAGE)
             return

@@ -72,6 +72,27 @@ PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
 }
 """URL name of a dashboard page -> the topics that make it stale."""
 
+PAGE_ARGS = {"queue": "name", "job": "jid", "failure_group": "group", "operation": "op_id", "worker": "name"}
+"""URL name of a live page that shows one object -> the URL argument naming that object."""
+
+
+def page_params(view: str, kwargs: dict[str, Any]) -> dict[str, str]:
+    """The websocket parameters naming a live page's object (``{"name": <the name>}``): the
+    name itself, decoded, so the consumer never takes it back out of a path."""
+    arg = PAGE_ARGS.get(view)
+    return {"name": str(kwargs[arg])} if arg is not None and arg in kwargs else {}
+
+
+def page_kwargs(view: str, name: str | None) -> dict[str, Any] | None:
+    """A live page's URL arguments from its websocket parameters (None: not a live page, or
+    the name it needs is missing)."""
+    if view not in PAGE_TOPICS:
+        return None
+    arg = PAGE_ARGS.get(view)
+    if arg is None:
+        return {}
+    return None if name is None else {arg: name}
+
 
 def _h(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]

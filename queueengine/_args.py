@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -16,26 +16,72 @@ PRIORITY_LIMIT = 4095
 """|priority| <= 4095: the work score (-priority * 2^40 + sequence) stays exact in a double."""
 
 
-_BAD_NAME = re.compile(r"[{}\x00-\x1f\x7f]")
-"""What a name may not hold: braces (the key's hash tag) and control characters (as lua/base.lua)."""
+NAME_MAX = 512
+"""The longest name, in characters (Unicode code points)."""
+
+_BAD_CHAR = re.compile("[{}\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+"""Characters no name may hold: braces (the namespace's hash tag), C0 and C1 control
+characters, DEL, the line and paragraph separators, and lone surrogates (not encodable)."""
+
+_EDGE_SPACE = frozenset(" \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+                        "\u202f\u205f\u3000")
+"""The space separators (Unicode category Zs): no name begins or ends with one."""
+
+JID_ARGS = frozenset({"jid", "jids", "depends", "dependency"})
+"""Arguments that name jobs: a jid may not end in a sub-key of its record (``j:<jid>:history``)."""
+JID_SUFFIXES = (":history", ":dependencies", ":dependents")
+THROTTLE_ARGS = frozenset({"throttle", "throttles"})
+"""Arguments that name throttles: a throttle may not end in a sub-key (``th:<name>:locks``)."""
+THROTTLE_SUFFIXES = (":locks", ":pending")
+
+
+def name_problem(value: Any, arg: str) -> str | None:
+    """Why ``value`` is not a legal name for the argument ``arg`` (None when it is); the rule
+    of the keys.py docstring, identical to ``QE.name`` in lua/base.lua."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > NAME_MAX:
+        return f"must be at most {NAME_MAX} characters"
+    bad = _BAD_CHAR.search(value)
+    if bad:
+        return f"must not hold {bad.group()!r} (braces and control characters are not allowed)"
+    if value[0] in _EDGE_SPACE or value[-1] in _EDGE_SPACE:
+        return "must not begin or end with a space"
+    suffixes = JID_SUFFIXES if arg in JID_ARGS else THROTTLE_SUFFIXES if arg in THROTTLE_ARGS else ()
+    if suffixes and value.endswith(suffixes):
+        return f"must not end in {value[value.rindex(':'):]!r} (the name of one of its keys)"
+    return None
 
 
 def name(value: Any, arg: str) -> str:
-    """A non-empty name without braces or control characters (queues, jids, tags, groups)."""
+    """A legal name (queue, jid, tag, group, worker, throttle, namespace; see keys.py), else
+    InvalidArgument naming ``arg``."""
+    problem = name_problem(value, arg)
+    if problem is not None:
+        raise InvalidArgument(f"{arg} {problem}, got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def existing_name(value: Any, arg: str) -> str:
+    """A name that may already be in Redis (written before the rule, or by another client), for
+    calls that only read or delete it: any non-empty string but the reserved suffixes (as
+    ``QE.existing_name``)."""
     if not isinstance(value, str) or not value:
         raise InvalidArgument(f"{arg} must be a non-empty string, got {value!r}")
-    if len(value) > 512 or _BAD_NAME.search(value):
-        raise InvalidArgument(f"{arg} must be at most 512 characters without braces or control characters, got {value!r}")
+    suffixes = JID_SUFFIXES if arg in JID_ARGS else THROTTLE_SUFFIXES if arg in THROTTLE_ARGS else ()
+    if suffixes and value.endswith(suffixes):
+        raise InvalidArgument(f"{arg} must not end in {value[value.rindex(':'):]!r}, got {value!r}")
     return value
 
 
-def names(values: Any, arg: str) -> list[str]:
-    """A sequence of names (a lone string is refused: it is almost always a mistake)."""
+def names(values: Any, arg: str, check: Callable[[Any, str], str] = name) -> list[str]:
+    """A sequence of distinct names, each passing ``check`` (a lone string is refused: it is
+    almost always a mistake)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InvalidArgument(f"{arg} must be a sequence of strings, got {values!r}")
     out: list[str] = []
     for v in values:
-        n = name(v, arg)
+        n = check(v, arg)
         if n not in out:
             out.append(n)
     return out

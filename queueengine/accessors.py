@@ -34,7 +34,7 @@ class Jobs:
 
     def __getitem__(self, jid: str) -> Job | RecurringJob:
         """The job (or recurring template) with this jid; JobNotFound if there is none."""
-        _args.name(jid, "jid")
+        _args.existing_name(jid, "jid")
         raw = self.client._call("get", jid)
         if raw is not None:
             return Job(self.client, cast(JobPayload, _args.loads(raw)))
@@ -51,7 +51,7 @@ class Jobs:
         if not jids:
             return []
         for j in jids:
-            _args.name(j, "jid")
+            _args.existing_name(j, "jid")
         payloads: list[JobPayload | None] = _args.loads(self.client._call("multiget", *jids))
         return [Job(self.client, p) for p in payloads if p]
 

@@ -372,7 +372,7 @@ class Client:
 
     def cancel(self, *jids: str) -> list[str]:
         """Cancel several jobs at once (a dependency chain must be canceled together)."""
-        out: list[str] = _args.loads(self._call("cancel", *_args.names(jids, "jids")))
+        out: list[str] = _args.loads(self._call("cancel", *_args.names(jids, "jids", _args.existing_name)))
         return out
 
     # ------------------------------------------------------------------ results

@@ -1,5 +1,26 @@
 """The key schema: the only place Python builds Redis key names (mirrored in ``lua/base.lua``).
 
+Names (the one naming rule; enforced by ``_args.name`` in Python and ``QE.name`` in
+``lua/base.lua``, identically, by every command that takes a name): a queue, jid, tag, failure
+group, worker, throttle, namespace (also a config option or reply inbox) is
+
+- 1 to 512 characters (Unicode code points; in Lua: of valid UTF-8);
+- without ``{`` or ``}`` (the namespace is the key's hash tag; one rule for every kind),
+  without control characters (U+0000-U+001F, U+007F-U+009F) and without U+2028 / U+2029;
+- not beginning or ending with a space separator (U+0020, U+00A0, U+1680, U+2000-U+200A,
+  U+202F, U+205F, U+3000), so stripping a form field never changes a name;
+- a jid does not end in ``:history``, ``:dependencies`` or ``:dependents`` and a throttle not in
+  ``:locks`` or ``:pending`` (``j:<jid>:history`` / ``th:<name>:locks`` are their own keys; a jid
+  ``x:history`` would be job ``x``'s history list).
+
+Everything else is legal: ``/``, ``%``, ``:``, ``?``, ``#``, ``&``, quotes, spaces inside,
+``..``, any other Unicode (``emails/daily``, ``café``, ``has space``). Other keys never collide:
+every other name sits last in its key or before a fixed suffix. A refused name is an
+``InvalidArgument`` naming the argument, raised before anything is written. Calls that only read
+or delete what is already there (``get``, ``multiget``, ``recur.get``, ``cancel``, the views,
+``stats``) take any non-empty name but the reserved suffixes (``_args.existing_name`` /
+``QE.existing_name``), so data written before the rule or by another client stays reachable.
+
 Every key of a namespace starts with ``qe:{<ns>}:`` (one hash tag per namespace, so a
 namespace lives in one Redis Cluster slot and is the unit of atomicity)::
 

@@ -242,9 +242,9 @@ class ViewBatch:
         if kind not in LIST_KINDS:
             raise InvalidArgument(f"kind must be one of {sorted(LIST_KINDS)}, got {kind!r}")
         if kind in QUEUE_KINDS or kind in ("tagged", "worker"):
-            _args.name(name, {"tagged": "tag", "worker": "worker"}.get(kind, "queue"))
+            _args.existing_name(name, {"tagged": "tag", "worker": "worker"}.get(kind, "queue"))
         elif kind == "failed" and name:
-            _args.name(name, "group")
+            _args.existing_name(name, "group")
         offset, count = _page_args(offset, count)
         trunc = _args.integer(trunc, "trunc")
         if not 0 <= trunc <= 1_048_576:
@@ -277,7 +277,7 @@ class ViewBatch:
         related = _args.integer(related, "related")
         if not 0 <= related <= 500:
             raise InvalidArgument(f"related must be between 0 and 500, got {related}")
-        return self._add("view.job", _args.name(jid, "jid"), related)
+        return self._add("view.job", _args.existing_name(jid, "jid"), related)
 
     def recurring(self, offset: int = 0, count: int = 25) -> Deferred[JobPage]:
         """Recurring templates of every queue (``total`` and ``jobs``)."""
@@ -296,7 +296,7 @@ class ViewBatch:
 
     def stats(self, queue: str, date: float | None = None) -> Deferred[QueueStats]:
         """A queue's wait/run statistics for the UTC day containing ``date`` (default today)."""
-        return self._add("stats", _args.name(queue, "queue"), "" if date is None else _args.number(date, "date"))
+        return self._add("stats", _args.existing_name(queue, "queue"), "" if date is None else _args.number(date, "date"))
 
     def config(self) -> Deferred[dict[str, str]]:
         """Every configuration option (defaults overlaid with stored values), as strings."""

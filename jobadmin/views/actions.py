@@ -69,7 +69,7 @@ def job_action(request: HttpRequest, jid: str, action: str) -> HttpResponse:
         default = reverse("jobadmin:overview")
 
     def work() -> tuple[str, dict[str, Any]]:
-        jids = actions.clean_jids([jid])
+        jids = actions.clean_jids([jid], existing=True)
         if action == "retry":
             outcome = actions.retry(client, jids)
         elif action == "cancel":
@@ -83,7 +83,7 @@ def job_action(request: HttpRequest, jid: str, action: str) -> HttpResponse:
         elif action in ("track", "untrack"):
             outcome = actions.track(client, jid, action == "track")
         elif action in ("tag", "untag"):
-            outcome = actions.tag(client, jid, post.get("tags", ""), action == "tag")
+            outcome = actions.tag(client, jid, post.get("tags", ""), action == "tag", post.getlist("tag"))
         elif action == "undepend":
             outcome = actions.undepend(client, jid, post.getlist("dependency"), post.get("all") == "1")
         else:

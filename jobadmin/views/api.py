@@ -133,7 +133,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     config = batch.config()
     batch.run()
     stat_batch = client.views.batch()
-    per_queue = [(q["name"], stat_batch.stats(q["name"])) for q in qs.value]
+    per_queue = [(q["name"], stat_batch.stats(q["name"])) for q in qs.value if q["name"]]  # '' (raw data) has no stats
     stat_batch.run()
     now = client.now()
     lines: list[str] = []

@@ -43,9 +43,15 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], fragme
 
 
 def _live_url(request: HttpRequest) -> str:
-    """The websocket URL of this page's live updates (relative to the dashboard's mount)."""
-    return reverse("jobadmin:overview") + "ws/live/?" + urlencode({"page": request.get_full_path(),
-                                                                  "ns": namespace_of(request)})
+    """The websocket URL of this page's live updates (relative to the dashboard's mount): the
+    page's view, the name it shows (the decoded URL argument, carried as is) and its query."""
+    match = request.resolver_match
+    assert match is not None
+    query = request.GET.copy()
+    query.pop("ns", None)
+    params = {"view": match.url_name or "", "ns": namespace_of(request), "query": query.urlencode()}
+    params.update(live.page_params(match.url_name or "", match.kwargs))
+    return reverse("jobadmin:overview") + "ws/live/?" + urlencode(params)
 
 
 def page() -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -104,7 +110,7 @@ def find(request: HttpRequest) -> HttpResponse:
 
 def _ns_suffix(request: HttpRequest) -> str:
     ns = namespace_of(request)
-    return f"?ns={ns}" if ns != conf.default_namespace() else ""
+    return "?" + urlencode({"ns": ns}) if ns != conf.default_namespace() else ""
 
 
 @page()

@@ -90,6 +90,108 @@ function QE.raise(kind, message)
 end
 local raise = QE.raise
 
+-- ---------------------------------------------------------------- names
+-- The naming rule (the same in queueengine/_args.py; documented in queueengine/keys.py):
+-- a queue, jid, tag, failure group, worker, throttle or namespace name is 1 to 512 characters
+-- (code points) of valid UTF-8, without braces, C0/C1 control characters, DEL, U+2028 or
+-- U+2029, neither beginning nor ending with a space separator (Unicode Zs). A jid may not end
+-- in ':history', ':dependencies' or ':dependents', a throttle not in ':locks' or ':pending'
+-- (those are its own keys). Everything else is allowed: '/', '%', ':', '?', '#', quotes,
+-- spaces inside, any other Unicode.
+local NAME_MAX = 512
+QE.NAME_MAX = NAME_MAX
+local EDGE_SPACE = {[0x20] = true, [0xA0] = true, [0x1680] = true, [0x202F] = true, [0x205F] = true,
+  [0x3000] = true}
+for cp = 0x2000, 0x200A do EDGE_SPACE[cp] = true end
+local SUFFIXES = {jid = {':history', ':dependencies', ':dependents'},
+  throttle = {':locks', ':pending'}}
+SUFFIXES.jids, SUFFIXES.depends, SUFFIXES.dependency = SUFFIXES.jid, SUFFIXES.jid, SUFFIXES.jid
+SUFFIXES.throttles = SUFFIXES.throttle
+
+-- utf8_scan(v) -> number of code points, first and last code point; nil + message when v is
+-- not valid UTF-8 or holds a character no name may hold.
+local function utf8_scan(v)
+  local i, n, count, first, last = 1, #v, 0, nil, nil
+  while i <= n do
+    local c, cp, len = string.byte(v, i), nil, 1
+    if c < 0x80 then cp = c
+    elseif c >= 0xC2 and c <= 0xDF then cp, len = c - 0xC0, 2
+    elseif c >= 0xE0 and c <= 0xEF then cp, len = c - 0xE0, 3
+    elseif c >= 0xF0 and c <= 0xF4 then cp, len = c - 0xF0, 4
+    else return nil, 'must be valid UTF-8' end
+    for k = i + 1, i + len - 1 do
+      local b = string.byte(v, k)
+      if b == nil or b < 0x80 or b > 0xBF then return nil, 'must be valid UTF-8' end
+      cp = cp * 64 + (b - 0x80)
+    end
+    if (len == 3 and (cp < 0x800 or (cp >= 0xD800 and cp <= 0xDFFF))) or (len == 4 and (cp < 0x10000 or cp > 0x10FFFF)) then
+      return nil, 'must be valid UTF-8'
+    end
+    if cp < 0x20 or (cp >= 0x7F and cp <= 0x9F) or cp == 0x7B or cp == 0x7D or cp == 0x2028 or cp == 0x2029 then
+      return nil, 'must not hold braces or control characters'
+    end
+    count = count + 1
+    first = first or cp
+    last = cp
+    i = i + len
+  end
+  return count, first, last
+end
+
+-- name_problem(v, arg) -> nil when v is a legal name for the argument arg, else why not.
+function QE.name_problem(v, arg)
+  if type(v) ~= 'string' or v == '' then return 'must be a non-empty string' end
+  local count, first, last
+  local stop = string.find(v, '[%c{}\128-\255]')
+  if stop == nil then                                  -- plain ASCII: the common case, one scan
+    count, first, last = #v, string.byte(v, 1), string.byte(v, -1)
+  elseif string.byte(v, stop) < 128 then
+    return 'must not hold braces or control characters'
+  else
+    count, first, last = utf8_scan(v)
+    if count == nil then return first end
+  end
+  if count > NAME_MAX then return 'must be at most ' .. NAME_MAX .. ' characters' end
+  if EDGE_SPACE[first] or EDGE_SPACE[last] then return 'must not begin or end with a space' end
+  local suffixes = SUFFIXES[arg]
+  if suffixes and string.find(v, ':', 1, true) then
+    for _, s in ipairs(suffixes) do
+      if #v >= #s and string.sub(v, -#s) == s then
+        return "must not end in '" .. s .. "' (the name of one of its keys)"
+      end
+    end
+  end
+  return nil
+end
+local name_problem = QE.name_problem
+
+-- name(v, arg) -> v, a legal name; else InvalidArgument naming arg.
+function QE.name(v, name)
+  local problem = name_problem(v, name)
+  if problem then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' ' .. problem .. ', got ' .. tostring(v), 2)
+  end
+  return v
+end
+
+-- existing_name(v, arg) -> v: a name that may already be in Redis (written before the rule, or
+-- by another client), for commands that only read or delete it (get, views, cancel): any
+-- non-empty string, except the reserved suffixes (such a "jid" is another job's history key).
+function QE.existing_name(v, name)
+  if type(v) ~= 'string' or v == '' then
+    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a non-empty string', 2)
+  end
+  local suffixes = SUFFIXES[name]
+  if suffixes then
+    for _, s in ipairs(suffixes) do
+      if #v >= #s and string.sub(v, -#s) == s then
+        error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. " must not end in '" .. s .. "'", 2)
+      end
+    end
+  end
+  return v
+end
+
 -- ---------------------------------------------------------------- argument checks
 local function is_finite(n) return n == n and n ~= math.huge and n ~= -math.huge end
 
@@ -122,18 +224,6 @@ function QE.integer(v, name, min, max)
   return n
 end
 
--- text(v, name): a non-empty string without '{' or '}' (names are embedded in keys).
-function QE.name(v, name)
-  if type(v) ~= 'string' or v == '' then
-    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be a non-empty string', 2)
-  end
-  if #v > 512 or string.find(v, '[{}%c]') then
-    error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must be at most 512 characters '
-      .. 'without braces or control characters, got ' .. v, 2)
-  end
-  return v
-end
-
 -- json(v, name, kind): decode JSON; kind 'array' or 'object' restricts the top-level type.
 function QE.json(v, name, kind)
   local ok, decoded = pcall(cjson.decode, v or '')
@@ -148,7 +238,7 @@ function QE.json(v, name, kind)
   return decoded
 end
 
--- names(v, name): a JSON array of distinct non-empty strings -> Lua list.
+-- names(v, name): a JSON array of distinct legal names (see QE.name) -> Lua list.
 function QE.names(v, name)
   local ok, decoded = pcall(cjson.decode, v or '')
   if not ok or type(decoded) ~= 'table' then
@@ -161,9 +251,9 @@ function QE.names(v, name)
   end
   local out, seen = {}, {}
   for i, item in ipairs(decoded) do
-    if type(item) ~= 'string' or item == '' or string.find(item, '[{}%c]') then
-      error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' must hold non-empty strings '
-        .. 'without braces (item ' .. i .. ')', 2)
+    local problem = name_problem(item, name)
+    if problem then
+      error('QE:InvalidArgument: ' .. QE.cmd .. ': ' .. name .. ' (item ' .. i .. ') ' .. problem, 2)
     end
     if not seen[item] then seen[item] = true; out[#out + 1] = item end
   end

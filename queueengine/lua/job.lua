@@ -335,7 +335,7 @@ end
 -- ---------------------------------------------------------------- commands
 -- get(jid) -> job JSON (full) | nil
 function QE.cmd_get(jid)
-  QE.name(jid, 'jid')
+  QE.existing_name(jid, 'jid')
   local j = QE.job(jid)
   if j == nil then return nil end
   return QE.job_json(j, true)
@@ -345,7 +345,7 @@ end
 function QE.cmd_multiget(jids)
   local out = {}
   for i, jid in ipairs(jids) do
-    QE.name(jid, 'jid')
+    QE.existing_name(jid, 'jid')
     local j = QE.job(jid)
     out[i] = j and QE.job_json(j, true) or 'null'
   end
@@ -356,7 +356,7 @@ end
 -- dependent that is not canceled in the same call. Completed jobs are skipped.
 function QE.cmd_cancel(jids)
   local wanted = {}
-  for _, jid in ipairs(jids) do QE.name(jid, 'jid'); wanted[jid] = true end
+  for _, jid in ipairs(jids) do QE.existing_name(jid, 'jid'); wanted[jid] = true end
   for _, jid in ipairs(jids) do
     for _, d in ipairs(redis.call('SMEMBERS', QE.kjdents(jid))) do
       if not wanted[d] then

@@ -267,7 +267,7 @@ end
 -- recur.get(jid) -> {jid, klass, state:'recur', queue, priority, type, interval, cron,
 --   retries, count, data, tags, backlog, throttles, backoff, next} | nil
 function QE.cmd_recur_get(jid)
-  QE.name(jid, 'jid')
+  QE.existing_name(jid, 'jid')
   local r = QE.hgetall(QE.kr(jid))
   if r == nil then return nil end
   local nxt = redis.call('ZSCORE', QE.kq(r.queue, 'recur'), jid)

@@ -91,7 +91,7 @@ end
 -- stats(queue, date) -> {wait:{count, mean, std, histogram[148]}, run:{...}, failed,
 --   failures, retries} for the UTC day containing date
 function QE.cmd_stats(queue, date)
-  QE.name(queue, 'queue')
+  QE.existing_name(queue, 'queue')
   local t = QE.now
   if date ~= nil and date ~= '' then t = QE.number(date, 'date') end
   local day = QE.day(t)

@@ -76,11 +76,11 @@ local function index(kind, name)
   local queue_sets = {waiting = 'work', scheduled = 'scheduled', depends = 'depends',
     recurring = 'recur', throttled = 'throttled'}
   if queue_sets[kind] then
-    QE.name(name, 'queue')
+    QE.existing_name(name, 'queue')
     local key = QE.kq(name, queue_sets[kind])
     return redis.call('ZCARD', key), function(o, n) return redis.call('ZRANGE', key, o, o + n - 1) end
   elseif kind == 'running' or kind == 'stalled' then
-    QE.name(name, 'queue')
+    QE.existing_name(name, 'queue')
     local key = QE.kq(name, 'locks')
     local lo, hi = '(' .. now, '+inf'
     if kind == 'stalled' then lo, hi = '-inf', now end
@@ -94,15 +94,15 @@ local function index(kind, name)
       local key = QE.k('failed')
       return redis.call('ZCARD', key), function(o, n) return redis.call('ZREVRANGE', key, o, o + n - 1) end
     end
-    QE.name(name, 'group')
+    QE.existing_name(name, 'group')
     local key = QE.kf(name)
     return redis.call('LLEN', key), function(o, n) return redis.call('LRANGE', key, o, o + n - 1) end
   elseif kind == 'tagged' then
-    QE.name(name, 'tag')
+    QE.existing_name(name, 'tag')
     local key = QE.kt(name)
     return redis.call('ZCARD', key), function(o, n) return redis.call('ZREVRANGE', key, o, o + n - 1) end
   elseif kind == 'worker' then
-    QE.name(name, 'worker')
+    QE.existing_name(name, 'worker')
     local key = QE.kw(name)
     return redis.call('ZCARD', key), function(o, n) return redis.call('ZRANGE', key, o, o + n - 1) end
   end
@@ -323,7 +323,7 @@ end
 -- view.job(jid, related) -> {job: full job | null, recurring: template | null,
 --   dependencies: [summary], dependents: [summary]} (at most `related` of each)
 function QE.cmd_view_job(jid, related)
-  QE.name(jid, 'jid')
+  QE.existing_name(jid, 'jid')
   related = QE.integer(related ~= '' and related or 100, 'related', 0, PAGE_LIMIT)
   local j = QE.job(jid)
   if j == nil then

@@ -32,7 +32,7 @@ P12 = ["k", "{}", 0, 0, "[]", 5, "[]", 0, "[]", 0, ""]   # the 11 put fields aft
 
 CASES: list[tuple[str, list[Any], type[QueueEngineError], str]] = [
     ("get", [""], InvalidArgument, "jid"),
-    ("get", ["a{b}"], InvalidArgument, "jid"),
+    ("get", ["a:history"], InvalidArgument, "jid"),
     ("multiget", ["w1", ""], InvalidArgument, "jid"),
     ("put", ["worker", "q", "", *P12], InvalidArgument, "jid"),
     ("put", ["worker", "q", "j", "k", "[1,", 0, 0, "[]", 5, "[]", 0, "[]", 0, ""], InvalidArgument, "data"),

@@ -29,9 +29,13 @@ KLASS is the dotted path of the handler: a function taking the job, or a class w
         parser.add_argument("--priority", type=int, default=0, help="higher pops first (default: 0)")
         parser.add_argument("--delay", type=float, default=0.0, help="seconds before the job may run (default: 0)")
         parser.add_argument("--tags", default="", help="comma-separated tags")
+        parser.add_argument("--tag", action="append", default=[], metavar="TAG",
+                            help="one tag, taken as is (commas included); repeatable")
         parser.add_argument("--retries", type=int, default=5,
                             help="times the job may be retried or reclaimed before it fails (default: 5)")
         parser.add_argument("--depends", default="", help="comma-separated jids that must complete first")
+        parser.add_argument("--depend", action="append", default=[], metavar="JID",
+                            help="one jid that must complete first, taken as is; repeatable")
         parser.add_argument("--jid", default=None, help="job id to use (default: a new random one)")
         parser.add_argument("--unique", action="store_true", help="fail if a job with --jid exists")
 
@@ -48,8 +52,9 @@ KLASS is the dotted path of the handler: a function taking the job, or a class w
         client = self.client()
         try:
             jid = client.queues[options["queue"]].put(
-                options["klass"], data, priority=options["priority"], tags=split_list(options["tags"]),
-                delay=options["delay"], retries=options["retries"], depends=split_list(options["depends"]),
+                options["klass"], data, priority=options["priority"], tags=split_list(options["tags"]) + options["tag"],
+                delay=options["delay"], retries=options["retries"],
+                depends=split_list(options["depends"]) + options["depend"],
                 jid=options["jid"], unique=options["unique"])
         except InvalidArgument as exc:
             raise CommandError(f"invalid argument: {exc}") from exc
