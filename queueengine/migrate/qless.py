@@ -27,8 +27,11 @@ _CHILD = re.compile(r"^(.+)-(\d+)$")
 
 def text(value: Any) -> str:
     """A reply value as str (the source may or may not decode responses)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+    kind = type(value)
+    if kind is bytes:
+        return value.decode("utf-8", "replace")  # type: ignore[no-any-return]
+    if kind is str:
+        return value  # type: ignore[no-any-return]
     return "" if value is None else str(value)
 
 
@@ -55,6 +58,7 @@ class QlessSource:
     def __init__(self, conn: redis.Redis, prefix: str = "ql:") -> None:
         self.conn = conn
         self.prefix = prefix
+        self._zmscore: bool | None = None
 
     def key(self, name: str) -> str:
         """A source key name."""
@@ -133,66 +137,139 @@ class QlessSource:
         return [bool(n) for n in pipe.execute()]
 
     # ------------------------------------------------------------------ one page of jobs
+    def multi_score(self) -> bool:
+        """Whether the source has ZMSCORE (Redis >= 6.2; Qless often runs on older servers)."""
+        if self._zmscore is None:
+            version = text(self.conn.info("server").get("redis_version", "0"))
+            parts = [int(p) if p.isdigit() else 0 for p in version.split(".")[:2]] + [0, 0]
+            self._zmscore = (parts[0], parts[1]) >= (6, 2)
+        return self._zmscore
+
     def snapshot(self, jids: list[str]) -> list[dict[str, Any] | None]:
-        """Everything about each job: its record, history, dependency sets, tracked and
-        completed scores (one MULTI, a consistent view), then its queue's set scores, tag
-        times, worker last-seen and a template it may come from (a second round trip)."""
-        pipe = self.conn.pipeline(transaction=True)
+        """Everything about each job of a page: its record, history, dependency sets, tracked
+        and completed scores (one MULTI: a consistent view of the page), then its queue's set
+        scores, tag times, its worker's last-seen time and a template it may come from (a
+        second round trip). A handful of commands per job, scores asked for a page at a time."""
+        batch = _Batch(self.conn.pipeline(transaction=True), self.multi_score())
+        rows: list[list[Any]] = []
         for jid in jids:
             base = self.key("j:" + jid)
-            pipe.hgetall(base)
-            pipe.lrange(base + "-history", 0, -1)
-            pipe.smembers(base + "-dependencies")
-            pipe.smembers(base + "-dependents")
-            pipe.zscore(self.key("tracked"), jid)
-            pipe.zscore(self.key("completed"), jid)
-        raw = pipe.execute()
+            row: list[Any] = []
+            rows.append(row)
+            batch.ask(row.append, "hgetall", base)
+            batch.ask(row.append, "lrange", base + "-history", 0, -1)
+            batch.ask(row.append, "smembers", base + "-dependencies")
+            batch.ask(row.append, "smembers", base + "-dependents")
+        tracked: list[Any] = []
+        completed: list[Any] = []
+        batch.scores(tracked.extend, self.key("tracked"), jids)
+        batch.scores(completed.extend, self.key("completed"), jids)
+        batch.run()
         snaps: list[dict[str, Any] | None] = []
-        for i, jid in enumerate(jids):
-            h, hist, deps, dents, tracked, completed = raw[i * 6:(i + 1) * 6]
+        for jid, (h, hist, deps, dents), t, c in zip(jids, rows, tracked, completed, strict=True):
             if not h:
                 snaps.append(None)
                 continue
             snaps.append({
                 "jid": jid, "hash": {text(a): text(b) for a, b in h.items()},
                 "history": [text(e) for e in hist], "dependencies": sorted(text(d) for d in deps),
-                "dependents": sorted(text(d) for d in dents), "tracked": tracked, "completed": completed,
+                "dependents": sorted(text(d) for d in dents), "tracked": t, "completed": c,
+                "scores": {}, "tag_times": {},
             })
-        self._details(snaps)
+        self._details([s for s in snaps if s is not None])
         return snaps
 
-    def _details(self, snaps: list[dict[str, Any] | None]) -> None:
-        pipe = self.conn.pipeline(transaction=False)
-        asks: list[tuple[dict[str, Any], str, str]] = []
+    def _details(self, snaps: list[dict[str, Any]]) -> None:
+        batch = _Batch(self.conn.pipeline(transaction=False), self.multi_score())
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        by_tag: dict[str, list[dict[str, Any]]] = {}
+        by_worker: dict[str, list[dict[str, Any]]] = {}
+        by_template: dict[str, list[dict[str, Any]]] = {}
         for snap in snaps:
-            if snap is None:
-                continue
-            h, jid = snap["hash"], snap["jid"]
-            queue = h.get("queue", "")
-            snap["scores"], snap["tag_times"] = {}, {}
-            if queue:
-                for sub in ("work", "locks", "scheduled", "depends"):
-                    pipe.zscore(self.qkey(queue, sub), jid)
-                    asks.append((snap, "scores", sub))
+            h = snap["hash"]
+            if h.get("queue") and h.get("state") not in ("complete", "failed"):
+                by_queue.setdefault(h["queue"], []).append(snap)
             for tag in _json_list(h.get("tags")):
                 if isinstance(tag, str):
-                    pipe.zscore(self.key("t:" + tag), jid)
-                    asks.append((snap, "tag_times", tag))
+                    by_tag.setdefault(tag, []).append(snap)
             if h.get("worker"):
-                pipe.zscore(self.key("workers"), h["worker"])
-                asks.append((snap, "seen", ""))
-            m = _CHILD.match(jid)
+                by_worker.setdefault(h["worker"], []).append(snap)
+            m = _CHILD.match(snap["jid"])
             if m and not h.get("spawned_from_jid"):
-                pipe.exists(self.key("r:" + m.group(1)))
-                asks.append((snap, "template", m.group(1)))
-        for (snap, kind, name), value in zip(asks, pipe.execute(), strict=True):
-            if kind in ("scores", "tag_times"):
-                if value is not None:
-                    snap[kind][name] = float(value)
-            elif kind == "seen":
-                snap["seen"] = value
-            elif value:
-                snap["template"] = name
+                by_template.setdefault(m.group(1), []).append(snap)
+        for queue, group in by_queue.items():
+            for sub in ("work", "locks", "scheduled", "depends"):
+                batch.scores(_scores_into(group, "scores", sub), self.qkey(queue, sub),
+                             [g["jid"] for g in group])
+        for tag, group in by_tag.items():
+            batch.scores(_scores_into(group, "tag_times", tag), self.key("t:" + tag),
+                         [g["jid"] for g in group])
+        names = list(by_worker)
+        batch.scores(_seen_into([by_worker[n] for n in names]), self.key("workers"), names)
+        for tpl, group in by_template.items():
+            batch.ask(_template_into(group, tpl), "exists", self.key("r:" + tpl))
+        batch.run()
+
+
+def _scores_into(group: list[dict[str, Any]], field: str, name: str) -> Any:
+    """A sink for one score per snapshot of group: snap[field][name] = score (when set)."""
+    def sink(values: list[float | None]) -> None:
+        for snap, v in zip(group, values, strict=True):
+            if v is not None:
+                snap[field][name] = v
+    return sink
+
+
+def _seen_into(groups: list[list[dict[str, Any]]]) -> Any:
+    """A sink for one worker's last-seen score per group of snapshots (its jobs)."""
+    def sink(values: list[float | None]) -> None:
+        for group, v in zip(groups, values, strict=True):
+            for snap in group:
+                snap["seen"] = v
+    return sink
+
+
+def _template_into(group: list[dict[str, Any]], template: str) -> Any:
+    """A sink for EXISTS of a template: its children (the group) get spawned_from_jid."""
+    def sink(there: Any) -> None:
+        if there:
+            for snap in group:
+                snap["template"] = template
+    return sink
+
+
+class _Batch:
+    """Commands queued on one pipeline, each with a callback for its reply; ``scores`` asks for
+    many members' scores with one ZMSCORE (or a ZSCORE each on a server without it)."""
+
+    def __init__(self, pipe: Any, zmscore: bool) -> None:
+        self.pipe, self.zmscore = pipe, zmscore
+        self.sinks: list[tuple[int, Any]] = []
+
+    def ask(self, sink: Any, command: str, *args: Any) -> None:
+        getattr(self.pipe, command)(*args)
+        self.sinks.append((0, sink))
+
+    def scores(self, sink: Any, key: str, members: list[str]) -> None:
+        if not members:
+            sink([])
+        elif self.zmscore:
+            self.pipe.zmscore(key, members)
+            self.sinks.append((-1, sink))
+        else:
+            for m in members:
+                self.pipe.zscore(key, m)
+            self.sinks.append((len(members), sink))
+
+    def run(self) -> None:
+        replies = iter(self.pipe.execute())
+        for n, sink in self.sinks:
+            if n == 0:
+                sink(next(replies))
+            elif n < 0:
+                sink([None if v is None else float(v) for v in next(replies)])
+            else:
+                sink([None if v is None else float(v) for v in (next(replies) for _ in range(n))])
 
 
 # ---------------------------------------------------------------------- conversion

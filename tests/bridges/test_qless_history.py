@@ -1,0 +1,56 @@
+"""Conversion of Qless records the live fixture cannot make: legacy history, object entries,
+priorities out of range, servers without ZMSCORE."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from queueengine import Client
+from queueengine.migrate import import_qless
+from queueengine.migrate.qless import QlessSource, history, priority
+from queueengine.migrate.report import ImportReport
+from queueengine.testing import ManualClock
+from tests.bridges.qless_fixtures import ClockedQless, build_keyspace, open_qless, open_qless_conn
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+qless_conn = pytest.fixture(open_qless_conn, name="qless_conn")
+ql = pytest.fixture(open_qless, name="ql")
+
+
+def test_history_formats_become_engine_entries() -> None:
+    legacy = json.dumps([{"q": "a", "put": 10.7, "popped": 11.2, "worker": "w", "done": 12.9}])
+    entries = [json.dumps([13, "put", {"q": "b"}]), json.dumps({"when": 14, "what": "popped", "worker": "w2"}),
+               json.dumps([15, "timed-out"]), "not json", json.dumps([16, 17])]
+    assert history(legacy, entries) == [
+        {"when": 10, "what": "put", "queue": "a"}, {"when": 11, "what": "popped", "worker": "w"},
+        {"when": 12, "what": "done"}, {"when": 13, "what": "put", "queue": "b"},
+        {"when": 14, "what": "popped", "worker": "w2"}, {"when": 15, "what": "timed-out"},
+    ]
+
+
+def test_priorities_are_rounded_down_and_clamped() -> None:
+    report = ImportReport()
+    assert [priority(p, "j", report) for p in ("3", "2.5", "-0.5", "1e6", "-99999", "x")] == [3, 2, -1, 4095, -4095, 0]
+    assert sum(report.adjusted.values()) == 4
+
+
+def test_same_result_without_zmscore(ql: ClockedQless, qless_conn: redis.Redis, engine: Client, clock: ManualClock,
+                                     redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_keyspace(ql, clock)
+    with_zmscore = import_qless(qless_conn, engine)
+    other = Client.from_url(redis_url, namespace="old-redis", clock=clock)
+    try:
+        monkeypatch.setattr(QlessSource, "multi_score", lambda self: False)   # a Redis < 6.2 source
+        without = import_qless(qless_conn, other)
+        assert without.imported == with_zmscore.imported and without.skipped == with_zmscore.skipped
+        for jid in ("w-b", "run-1", "fail-1", "dep-b", "tpl-1-1"):
+            a, b = engine.jobs[jid], other.jobs[jid]
+            assert (a.state, a.expires_at, a.tags, a.dependencies, a.spawned_from_jid) == (
+                b.state, b.expires_at, b.tags, b.dependencies, b.spawned_from_jid)
+        assert [j.jid for j in other.queues["main"].peek(20)] == [j.jid for j in engine.queues["main"].peek(20)]
+    finally:
+        other.close()
