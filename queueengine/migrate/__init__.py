@@ -71,8 +71,9 @@ class _Run:
                 self.report.skip(f"{kind}: {outcome.removeprefix('invalid: ')}", what)
 
     # ------------------------------------------------------------------ jobs
-    def jobs(self, jids: list[str]) -> None:
-        """Import one page of jids (in this order: waiting jobs keep their pop order)."""
+    def jobs(self, jids: list[str], sweep: bool = False) -> None:
+        """Import one page of jids (in this order: waiting jobs keep their pop order).
+        ``sweep``: jids no index led to (completed ones are left to the completed pass)."""
         fresh = [j for j in dict.fromkeys(jids) if j not in self.seen]
         self.seen.update(fresh)
         items: list[dict[str, Any]] = []
@@ -80,6 +81,10 @@ class _Run:
         for jid, snap in zip(fresh, self.src.snapshot(fresh), strict=True):
             if snap is None:
                 self.report.skip("job listed in an index but its record is gone", jid)
+                continue
+            if sweep and snap["hash"].get("state") == "complete":
+                if snap["completed"] is None:
+                    self.report.skip("completed job missing from Qless's completed set", jid)
                 continue
             made = q.job_item(snap, self.now, self.report)
             if made is not None:
@@ -116,6 +121,14 @@ class _Run:
             self.tick(start)
         for page in self.src.zpages(key, self.chunk, start=start):
             self.jobs([m for m, _ in page])
+
+    def unlisted(self) -> None:
+        """Jobs that no index led to (a queue missing from the registry, a failure list that
+        lost them, a job that moved while the import ran): found by SCAN."""
+        for jids in self.src.job_keys():
+            fresh = [j for j in jids if j not in self.seen]
+            for i in range(0, len(fresh), self.chunk):
+                self.jobs(fresh[i:i + self.chunk], sweep=True)
 
     def tracked_leftovers(self) -> None:
         """Tracked entries of jobs that no longer exist (Qless keeps them; the engine does not)."""
@@ -205,6 +218,7 @@ def import_qless(source: redis.Redis, client: Any, prefix: str = "ql:", *, dry_r
         run.queue_jobs(name)
     run.failed()
     run.completed(cfg)
+    run.unlisted()
     for name, _ in queues:
         run.recurring(name)
     run.tracked_leftovers()

@@ -122,6 +122,21 @@ class QlessSource:
             if int(cursor) == 0:
                 return
 
+    def job_keys(self) -> Iterator[list[str]]:
+        """The jids of every job record, a SCAN batch at a time (nothing on a server whose
+        SCAN has no TYPE filter, before Redis 6)."""
+        cursor: Any = 0
+        start = len(self.prefix) + 2
+        while True:
+            try:
+                cursor, keys = self.conn.scan(cursor, match=self.key("j:*"), count=1000, _type="hash")
+            except redis.ResponseError:
+                return
+            if keys:
+                yield [text(k)[start:] for k in keys]
+            if int(cursor) == 0:
+                return
+
     def hashes(self, keys: list[str]) -> list[dict[str, str]]:
         """HGETALL of several keys in one round trip."""
         pipe = self.conn.pipeline(transaction=False)

@@ -54,3 +54,17 @@ def test_same_result_without_zmscore(ql: ClockedQless, qless_conn: redis.Redis, 
         assert [j.jid for j in other.queues["main"].peek(20)] == [j.jid for j in engine.queues["main"].peek(20)]
     finally:
         other.close()
+
+
+def test_jobs_no_index_leads_to_are_found_by_scan(ql: ClockedQless, qless_conn: redis.Redis, engine: Client,
+                                                  clock: ManualClock) -> None:
+    build_keyspace(ql, clock)
+    qless_conn.zrem("ql:queues", "held")                     # a queue missing from the registry
+    qless_conn.lrem("ql:f:bad-ValueError", 0, "fail-2")      # a failure list that lost a job
+    qless_conn.zrem("ql:completed", "new-done")              # a completed job outside the completed set
+    report = import_qless(qless_conn, engine)
+    assert str(engine.jobs["held-1"].state) == "waiting"
+    assert engine.jobs["fail-2"].failure["message"] == "boom 2"
+    assert engine.jobs.failed()["bad-ValueError"] == 2
+    assert report.examples["completed job missing from Qless's completed set"] == ["new-done"]
+    assert "old-done" not in engine.jobs                      # beyond retention: still left out
