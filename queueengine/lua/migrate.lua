@@ -111,14 +111,14 @@ local function write_history(jid, texts)
 end
 
 -- place(s): put a written job where its state says (queue sets, leases, failure lists, ...).
-local function place(s, touched)
+local function place(s, ctx)
   local jid, q = s.jid, s.queue
   if s.state == 'waiting' then
     redis.call('ZADD', QE.kq(q, 'work'), QE.score(s.priority, QE.next_seq()), jid)
-    touched[q] = true
+    ctx.wake[q] = true
   elseif s.state == 'scheduled' then
     redis.call('ZADD', QE.kq(q, 'scheduled'), QE.fnum(s.at), jid)
-    touched[q] = true
+    ctx.wake[q] = true
   elseif s.state == 'depends' then
     redis.call('ZADD', QE.kq(q, 'depends'), QE.fnum(s.at), jid)
   elseif s.state == 'running' then
@@ -126,7 +126,7 @@ local function place(s, touched)
     redis.call('ZADD', QE.kq(q, 'locks'), e, jid)
     redis.call('ZADD', QE.kw(s.worker), e, jid)
     redis.call('ZADD', QE.k('workers'), 'GT', QE.fnum(s.seen), s.worker)
-    touched[q] = true
+    ctx.wake[q] = true
   elseif s.state == 'failed' then
     local g = s.failure.group
     redis.call('SADD', QE.k('failures'), g)
@@ -139,7 +139,7 @@ local function place(s, touched)
 end
 
 -- write_job(s): the record, its history, indexes and placement (s checked by check_job).
-local function write_job(s, touched)
+local function write_job(s, ctx)
   local jid = s.jid
   local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority, 'state', s.state,
     'queue', s.queue, 'worker', s.worker, 'expires', s.state == 'running' and QE.fnum(s.expires) or '0',
@@ -162,20 +162,21 @@ local function write_job(s, touched)
     end
   end
   if s.tracked then redis.call('ZADD', QE.k('tracked'), 'NX', QE.fnum(s.tracked), jid) end
-  place(s, touched)
+  place(s, ctx)
 end
 
-local function import_job(s, dry, touched)
+local function import_job(s, dry, ctx)
   s = check_job(s)
   if redis.call('EXISTS', QE.kj(s.jid)) == 1 then return 'exists' end
   if dry then return 'imported' end
-  write_job(s, touched)
+  write_job(s, ctx)
+  ctx.count[s.queue] = (ctx.count[s.queue] or 0) + 1
   return 'imported'
 end
 
 -- import_recurring(r): a recurring template {jid, klass, data, priority, tags, queue,
 -- interval, retries, backlog, count, next} (an interval schedule).
-local function import_recurring(r, dry)
+local function import_recurring(r, dry, ctx)
   if type(r) ~= 'table' then QE.raise('InvalidArgument', 'a recurring item must be an object') end
   QE.name(r.jid, 'jid'); QE.name(r.queue, 'queue')
   if type(r.klass) ~= 'string' or r.klass == '' then QE.raise('InvalidArgument', 'klass must be a non-empty string') end
@@ -200,6 +201,8 @@ local function import_recurring(r, dry)
     'throttles', '[]', 'backoff', '')
   redis.call('ZADD', QE.kq(r.queue, 'recur'), QE.fnum(nxt), r.jid)
   QE.register_queue(r.queue)
+  ctx.wake[r.queue] = true
+  ctx.count[r.queue] = (ctx.count[r.queue] or 0) + 1
   return 'imported'
 end
 
@@ -270,8 +273,9 @@ local IMPORTERS = {job = import_job, recurring = import_recurring, queue = impor
 
 -- import(kind, dry (0|1), item_json...) -> JSON list, per item: "imported", "exists" or "invalid: <why>".
 -- kind: job | recurring | queue | config | stats (item shapes at each importer above).
--- dry = 1: check only (the same replies, nothing written). At most 1000 items per call. Waiting jobs enter the work set in the order given (behind the
--- namespace's own waiting jobs of the same priority).
+-- dry = 1: check only (the same replies, nothing written). At most 1000 items per call.
+-- Waiting jobs enter the work set in the order given (behind the namespace's own waiting jobs
+-- of the same priority). Event "imported" {kind, count}, one per queue written to.
 function QE.cmd_import(kind, dry, items)
   dry = QE.flag(dry, 'dry')
   local importer = IMPORTERS[kind]
@@ -281,20 +285,25 @@ function QE.cmd_import(kind, dry, items)
   if #items > IMPORT_LIMIT then
     QE.raise('InvalidArgument', 'at most ' .. IMPORT_LIMIT .. ' items per call, got ' .. #items)
   end
-  local out, touched = {}, {}
+  local out, ctx, imported = {}, {wake = {}, count = {}}, 0
   for i, raw in ipairs(items) do
     local ok, item = pcall(cjson.decode, raw)
     if not ok then
       out[i] = 'invalid: not JSON'
     else
-      local done, result = pcall(importer, item, dry, touched)
+      local done, result = pcall(importer, item, dry, ctx)
       if done then
         out[i] = result
+        if result == 'imported' then imported = imported + 1 end
       else
         out[i] = 'invalid: ' .. (string.match(tostring(result), 'QE:%w+: [^:]*: (.*)$') or tostring(result))
       end
     end
   end
-  for q in pairs(touched) do QE.wake(q) end
+  for q in pairs(ctx.wake) do QE.wake(q) end
+  if not dry and imported > 0 then   -- one event per queue and call (the dashboard refreshes)
+    if next(ctx.count) == nil then ctx.count[''] = imported end
+    for q, n in pairs(ctx.count) do QE.event('imported', nil, q, {kind = kind, count = n}) end
+  end
   return QE.list_json(out)
 end

@@ -198,7 +198,14 @@ def test_lua_import_checks_each_item(engine: Client, redis_conn: redis.Redis) ->
 
     good = {"jid": "j1", "klass": "K", "data": "{}", "state": "waiting", "queue": "q", "priority": 1}
     bad = dict(good, jid="j2", data="{nope")
+    sub = redis_conn.pubsub()
+    sub.subscribe(engine.keys.events)
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
     out = json.loads(engine("import", "job", "0", json.dumps(good), json.dumps(bad), "not json"))
+    event = sub.get_message(timeout=5)
+    sub.close()
+    assert json.loads(event["data"]) == {"e": "imported", "jid": None, "q": "q", "t": engine.now(),
+                                         "kind": "job", "count": 1}
     assert out[0] == "imported" and out[1].startswith("invalid: data") and out[2] == "invalid: not JSON"
     assert redis_conn.exists(engine.keys.job("j2")) == 0
     assert [j.jid for j in engine.queues["q"].peek(5)] == ["j1"]
