@@ -50,8 +50,8 @@ local function history_texts(list)
   return out
 end
 
--- check_job(s): validate one job item (no reads, no writes); returns the checked item.
-local function check_job(s)
+-- check_record(s): validate one job item's record fields (no reads, no writes).
+local function check_record(s)
   if type(s) ~= 'table' then QE.raise('InvalidArgument', 'a job item must be an object') end
   QE.name(s.jid, 'jid')
   if type(s.klass) ~= 'string' or s.klass == '' then QE.raise('InvalidArgument', 'klass must be a non-empty string') end
@@ -68,6 +68,11 @@ local function check_job(s)
   s.time = QE.number(s.time or QE.now, 'time')
   s.history = history_texts(s.history)
   s.tracked = time_of(s.tracked, 'tracked')
+  return s
+end
+
+-- check_placement(s): the state's own fields (lease, due time, failure, template link).
+local function check_placement(s)
   if s.state == 'running' then
     QE.name(s.worker, 'worker')
     s.expires = QE.number(s.expires, 'expires')
@@ -91,7 +96,6 @@ local function check_job(s)
     s.spawned_from_jid = nil
   end
   if type(s.tag_times) ~= 'table' then s.tag_times = {} end
-  return s
 end
 
 -- write_history(jid, texts): the first entry in the record (returned), the rest in the list,
@@ -166,7 +170,8 @@ local function write_job(s, ctx)
 end
 
 local function import_job(s, dry, ctx)
-  s = check_job(s)
+  s = check_record(s)
+  check_placement(s)
   if redis.call('EXISTS', QE.kj(s.jid)) == 1 then return 'exists' end
   if dry then return 'imported' end
   write_job(s, ctx)
