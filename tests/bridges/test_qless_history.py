@@ -68,3 +68,17 @@ def test_jobs_no_index_leads_to_are_found_by_scan(ql: ClockedQless, qless_conn: 
     assert engine.jobs.failed()["bad-ValueError"] == 2
     assert report.examples["completed job missing from Qless's completed set"] == ["new-done"]
     assert "old-done" not in engine.jobs                      # beyond retention: still left out
+
+
+def test_import_in_script_mode(ql: ClockedQless, qless_conn: redis.Redis, engine: Client,
+                               clock: ManualClock) -> None:
+    from queueengine.scripts import LuaLibrary
+
+    lib = LuaLibrary()   # the EVALSHA path, what a Redis 6.2 target uses
+    lib._modes[id(engine.redis.connection_pool)] = "script"
+    engine.redis.script_load(lib.source)
+    engine.lua = lib
+    build_keyspace(ql, clock)
+    report = import_qless(qless_conn, engine)
+    assert report.jobs == 21 and dict(report.imported["bad"]) == {"failed": 3}
+    assert [j.jid for j in engine.queues["main"].peek(3)] == ["w-b", "w-f", "w-e"]
