@@ -64,7 +64,10 @@ def open_qless_conn(redis_url: str, redis_conn: redis.Redis) -> Iterator[redis.R
     """Fixture ``qless_conn``: a raw (bytes) connection to the Qless database, flushed before
     and after. A test module declares it: ``qless_conn = pytest.fixture(open_qless_conn, name="qless_conn")``."""
     conn = redis.Redis.from_url(source_url(redis_url))
-    conn.flushdb()
+    if conn.dbsize():   # never wipe data these tests did not make (REDIS_URL may name a shared server)
+        conn.close()
+        raise AssertionError(f"database {QLESS_DB} of the test Redis is not empty; the Qless import tests "
+                             "need it empty (they flush it after each test)")
     yield conn
     conn.flushdb()
     conn.close()
