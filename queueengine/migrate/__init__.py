@@ -42,6 +42,7 @@ class _Run:
         self.done = 0
         self.total = 0
         self.seen: set[str] = set()
+        self.keep = 0   # history entries the namespace keeps (max-job-history), read after the config
         self.now = float(client.now())
 
     def tick(self, n: int) -> None:
@@ -78,7 +79,7 @@ class _Run:
         self.seen.update(fresh)
         items: list[dict[str, Any]] = []
         labels: list[tuple[str, str, str]] = []
-        for jid, snap in zip(fresh, self.src.snapshot(fresh), strict=True):
+        for jid, snap in zip(fresh, self.src.snapshot(fresh, self.keep), strict=True):
             if snap is None:
                 self.report.skip("job listed in an index but its record is gone", jid)
                 continue
@@ -213,6 +214,7 @@ def import_qless(source: redis.Redis, client: Any, prefix: str = "ql:", *, dry_r
     queues = run.src.queues()
     run.total = run.estimate(queues)
     run.config(cfg)
+    run.keep = max(int(q._number(client.config.all().get("max-job-history"), 0)), 0)
     run.queues(queues)
     for name, _ in queues:
         run.queue_jobs(name)

@@ -160,11 +160,13 @@ class QlessSource:
             self._zmscore = (parts[0], parts[1]) >= (6, 2)
         return self._zmscore
 
-    def snapshot(self, jids: list[str]) -> list[dict[str, Any] | None]:
+    def snapshot(self, jids: list[str], keep: int = 0) -> list[dict[str, Any] | None]:
         """Everything about each job of a page: its record, history, dependency sets, tracked
         and completed scores (one MULTI: a consistent view of the page), then its queue's set
         scores, tag times, its worker's last-seen time and a template it may come from (a
-        second round trip). A handful of commands per job, scores asked for a page at a time."""
+        second round trip). A handful of commands per job, scores asked for a page at a time.
+        ``keep`` > 0: read only the history the engine keeps (the first entry and the newest
+        keep - 1), so a long Qless history costs a bounded read."""
         batch = _Batch(self.conn.pipeline(transaction=True), self.multi_score())
         rows: list[list[Any]] = []
         for jid in jids:
@@ -172,7 +174,12 @@ class QlessSource:
             row: list[Any] = []
             rows.append(row)
             batch.ask(row.append, "hgetall", base)
-            batch.ask(row.append, "lrange", base + "-history", 0, -1)
+            if keep > 0:
+                batch.ask(row.append, "lindex", base + "-history", 0)
+                batch.ask(row.append, "lrange", base + "-history", -max(keep - 1, 1), -1)
+                batch.ask(row.append, "llen", base + "-history")
+            else:
+                batch.ask(row.append, "lrange", base + "-history", 0, -1)
             batch.ask(row.append, "smembers", base + "-dependencies")
             batch.ask(row.append, "smembers", base + "-dependents")
         tracked: list[Any] = []
@@ -181,7 +188,8 @@ class QlessSource:
         batch.scores(completed.extend, self.key("completed"), jids)
         batch.run()
         snaps: list[dict[str, Any] | None] = []
-        for jid, (h, hist, deps, dents), t, c in zip(jids, rows, tracked, completed, strict=True):
+        for jid, row, t, c in zip(jids, rows, tracked, completed, strict=True):
+            h, deps, dents, hist = row[0], row[-2], row[-1], _history_of(row[1:-2])
             if not h:
                 snaps.append(None)
                 continue
@@ -224,6 +232,16 @@ class QlessSource:
         for tpl, group in by_template.items():
             batch.ask(_template_into(group, tpl), "exists", self.key("r:" + tpl))
         batch.run()
+
+
+def _history_of(parts: list[Any]) -> list[Any]:
+    """The history entries read: the whole list, or (first, newest, length) of a long one."""
+    if len(parts) == 1:
+        return list(parts[0])
+    first, newest, length = parts
+    if first is None:
+        return []
+    return list(newest) if int(length) <= len(newest) else [first, *newest]
 
 
 def _scores_into(group: list[dict[str, Any]], field: str, name: str) -> Any:

@@ -82,3 +82,18 @@ def test_import_in_script_mode(ql: ClockedQless, qless_conn: redis.Redis, engine
     report = import_qless(qless_conn, engine)
     assert report.jobs == 21 and dict(report.imported["bad"]) == {"failed": 3}
     assert [j.jid for j in engine.queues["main"].peek(3)] == ["w-b", "w-f", "w-e"]
+
+
+def test_a_long_history_is_read_and_kept_bounded(ql: ClockedQless, qless_conn: redis.Redis, engine: Client,
+                                                 clock: ManualClock) -> None:
+    ql.config["max-job-history"] = 5          # imported first: the namespace keeps first + newest 4
+    for i in range(30):                        # this qless-core keeps every entry
+        clock.advance(1)
+        ql.queues["q"].put("app.jobs.Again", {"i": i}, jid="again")
+    assert qless_conn.llen("ql:j:again-history") == 30
+    import_qless(qless_conn, engine)
+    theirs = ql.jobs["again"].history
+    assert [h["when"] for h in engine.jobs["again"].history] == [h["when"] for h in [theirs[0], *theirs[-4:]]]
+    ql.queues["q"].put("app.jobs.Short", {}, jid="short")
+    import_qless(qless_conn, engine)
+    assert [h["what"] for h in engine.jobs["short"].history] == ["put"]
