@@ -82,6 +82,7 @@ local function check_placement(s)
   end
   if s.state == 'scheduled' then s.at = QE.number(s.at, 'at') end
   if s.state == 'depends' or s.state == 'complete' then s.at = time_of(s.at, 'at') or QE.now end
+  if s.state == 'depends' then s.scheduled = time_of(s.scheduled, 'scheduled') else s.scheduled = nil end
   if s.state == 'failed' then
     local f = s.failure
     if type(f) ~= 'table' then QE.raise('InvalidArgument', 'a failed job needs its failure') end
@@ -142,7 +143,24 @@ local function place(s, ctx)
   if q ~= '' then QE.register_queue(q) end
 end
 
--- write_job(s): the record, its history, indexes and placement (s checked by check_job).
+-- link_imported(jid, s): the other end of each edge, when that job is in the namespace already
+-- (imported earlier, perhaps before the source gained the edge: a live Qless): a dependency
+-- not complete lists the job among its dependents, a dependent still in depends waits on it.
+local function link_imported(jid, s)
+  for _, d in ipairs(s.dependencies) do
+    local st = redis.call('HGET', QE.kj(d), 'state')
+    if st and st ~= 'complete' then
+      redis.call('SADD', QE.kjdents(d), jid)
+      redis.call('HSET', QE.kj(d), 'dents', '1')
+    end
+  end
+  if s.state == 'complete' then return end
+  for _, d in ipairs(s.dependents) do
+    if redis.call('HGET', QE.kj(d), 'state') == 'depends' then redis.call('SADD', QE.kjdeps(d), jid) end
+  end
+end
+
+-- write_job(s): the record, its history, indexes and placement (s checked by check_record).
 local function write_job(s, ctx)
   local jid = s.jid
   local f = {'jid', jid, 'klass', s.klass, 'data', s.data, 'priority', s.priority, 'state', s.state,
@@ -154,11 +172,13 @@ local function write_job(s, ctx)
   if s.state == 'running' and (s.grace or s.timedout) then f[#f + 1] = 'grace'; f[#f + 1] = '1' end
   if s.state == 'running' and s.timedout then f[#f + 1] = 'timedout'; f[#f + 1] = '1' end
   if #s.dependents > 0 then f[#f + 1] = 'dents'; f[#f + 1] = '1' end
+  if s.scheduled then f[#f + 1] = 'scheduled'; f[#f + 1] = QE.fnum(s.scheduled) end   -- delayed once released
   local first = write_history(jid, s.history)
   if first then f[#f + 1] = 'history'; f[#f + 1] = first end
   redis.call('HSET', QE.kj(jid), unpack(f))
   if #s.dependencies > 0 then QE.chunked('SADD', QE.kjdeps(jid), s.dependencies, 1) end
   if #s.dependents > 0 then QE.chunked('SADD', QE.kjdents(jid), s.dependents, 1) end
+  link_imported(jid, s)
   for _, t in ipairs(s.tags) do
     local at = tonumber(s.tag_times[t]) or QE.now
     if redis.call('ZADD', QE.kt(t), 'NX', QE.fnum(at), jid) == 1 then

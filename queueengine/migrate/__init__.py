@@ -69,7 +69,8 @@ class _Run:
             elif outcome == "exists":
                 self.report.already[kind] += 1
             else:
-                self.report.skip(f"{kind}: {outcome.removeprefix('invalid: ')}", what)
+                why = outcome.removeprefix("invalid: ").split(", got ")[0]   # one reason for every bad value
+                self.report.skip(f"{kind}: {why}", what)
 
     # ------------------------------------------------------------------ jobs
     def jobs(self, jids: list[str], sweep: bool = False) -> None:

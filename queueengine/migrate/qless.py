@@ -401,6 +401,8 @@ def _place(spec: dict[str, Any], snap: dict[str, Any], now: float) -> str | None
     for sub, st in (("scheduled", "scheduled"), ("depends", "depends"), ("work", "waiting")):
         if scores.get(sub) is not None:
             spec.update(state=st, at=scores[sub])
+            if st == "depends" and _number(h.get("scheduled"), 0) > 0:   # newer qless-core: delay + depends
+                spec["scheduled"] = _number(h["scheduled"], 0)
             return st
     return None
 

@@ -97,3 +97,19 @@ def test_a_long_history_is_read_and_kept_bounded(ql: ClockedQless, qless_conn: r
     ql.queues["q"].put("app.jobs.Short", {}, jid="short")
     import_qless(qless_conn, engine)
     assert [h["what"] for h in engine.jobs["short"].history] == ["put"]
+
+
+def test_edges_are_linked_both_ways_whatever_the_import_order(engine: Client) -> None:
+    def item(jid: str, state: str, **extra: object) -> str:
+        return json.dumps({"jid": jid, "klass": "K", "data": "{}", "state": state, "queue": "q", **extra})
+
+    # the dependent arrives first, its dependency later without the edge (read before it existed)
+    assert json.loads(engine("import", "job", "0", item("b", "depends", dependencies=["a"]))) == ["imported"]
+    assert json.loads(engine("import", "job", "0", item("a", "waiting"))) == ["imported"]
+    assert engine.jobs["a"].dependents == [] and engine.jobs["b"].dependencies == ["a"]
+    # the dependency first, then a dependent: the dependency learns about it
+    assert json.loads(engine("import", "job", "0", item("c", "depends", dependencies=["a"]))) == ["imported"]
+    assert engine.jobs["a"].dependents == ["c"]
+    (a,) = engine.queues["q"].pop(1)
+    a.complete()
+    assert str(engine.jobs["c"].state) == "waiting"

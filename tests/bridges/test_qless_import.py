@@ -209,6 +209,10 @@ def test_lua_import_checks_each_item(engine: Client, redis_conn: redis.Redis) ->
     assert out[0] == "imported" and out[1].startswith("invalid: data") and out[2] == "invalid: not JSON"
     assert redis_conn.exists(engine.keys.job("j2")) == 0
     assert [j.jid for j in engine.queues["q"].peek(5)] == ["j1"]
+    later = engine.now() + 600   # newer qless-core: a delayed job waiting on a dependency
+    held = dict(good, jid="j3", state="depends", at=engine.now(), scheduled=later, dependencies=["j1"])
+    dep = json.loads(engine("import", "job", "0", json.dumps(held)))
+    assert dep == ["imported"] and json.loads(engine("get", "j3"))["scheduled"] == pytest.approx(later)
     from queueengine.exceptions import InvalidArgument
 
     with pytest.raises(InvalidArgument, match="kind"):
