@@ -73,14 +73,14 @@ class _Run:
                 self.report.skip(f"{kind}: {why}", what)
 
     # ------------------------------------------------------------------ jobs
-    def jobs(self, jids: list[str], sweep: bool = False) -> None:
+    def jobs(self, jids: list[str], sweep: bool = False, queue: str = "") -> None:
         """Import one page of jids (in this order: waiting jobs keep their pop order).
         ``sweep``: jids no index led to (completed ones are left to the completed pass)."""
         fresh = [j for j in dict.fromkeys(jids) if j not in self.seen]
         self.seen.update(fresh)
         items: list[dict[str, Any]] = []
         labels: list[tuple[str, str, str]] = []
-        for jid, snap in zip(fresh, self.src.snapshot(fresh, self.keep), strict=True):
+        for jid, snap in zip(fresh, self.src.snapshot(fresh, self.keep, queue), strict=True):
             if snap is None:
                 self.report.skip("job listed in an index but its record is gone", jid)
                 continue
@@ -99,7 +99,7 @@ class _Run:
         """Every job in a queue's sets; waiting ones highest Qless score first (its pop order)."""
         for sub in QUEUE_SETS:
             for page in self.src.zpages(self.src.qkey(queue, sub), self.chunk, reverse=sub == "work"):
-                self.jobs([m for m, _ in page])
+                self.jobs([m for m, _ in page], queue=queue)
 
     def failed(self) -> None:
         """Failure groups, oldest failure first (so each group keeps its newest-first order)."""

@@ -160,13 +160,15 @@ class QlessSource:
             self._zmscore = (parts[0], parts[1]) >= (6, 2)
         return self._zmscore
 
-    def snapshot(self, jids: list[str], keep: int = 0) -> list[dict[str, Any] | None]:
+    def snapshot(self, jids: list[str], keep: int = 0, queue: str = "") -> list[dict[str, Any] | None]:
         """Everything about each job of a page: its record, history, dependency sets, tracked
         and completed scores (one MULTI: a consistent view of the page), then its queue's set
         scores, tag times, its worker's last-seen time and a template it may come from (a
         second round trip). A handful of commands per job, scores asked for a page at a time.
         ``keep`` > 0: read only the history the engine keeps (the first entry and the newest
-        keep - 1), so a long Qless history costs a bounded read."""
+        keep - 1), so a long Qless history costs a bounded read. ``queue``: the page comes from
+        that queue's sets, whose scores are then read in the same MULTI (the second round trip
+        asks only for jobs that moved to another queue)."""
         batch = _Batch(self.conn.pipeline(transaction=True), self.multi_score())
         rows: list[list[Any]] = []
         for jid in jids:
@@ -186,23 +188,29 @@ class QlessSource:
         completed: list[Any] = []
         batch.scores(tracked.extend, self.key("tracked"), jids)
         batch.scores(completed.extend, self.key("completed"), jids)
+        here: dict[str, list[Any]] = {}
+        if queue:
+            for sub in ("work", "locks", "scheduled", "depends"):
+                here[sub] = []
+                batch.scores(here[sub].extend, self.qkey(queue, sub), jids)
         batch.run()
         snaps: list[dict[str, Any] | None] = []
-        for jid, row, t, c in zip(jids, rows, tracked, completed, strict=True):
+        for i, (jid, row, t, c) in enumerate(zip(jids, rows, tracked, completed, strict=True)):
             h, deps, dents, hist = row[0], row[-2], row[-1], _history_of(row[1:-2])
             if not h:
                 snaps.append(None)
                 continue
+            scores = {sub: v[i] for sub, v in here.items() if v[i] is not None}
             snaps.append({
                 "jid": jid, "hash": {text(a): text(b) for a, b in h.items()},
                 "history": [text(e) for e in hist], "dependencies": sorted(text(d) for d in deps),
                 "dependents": sorted(text(d) for d in dents), "tracked": t, "completed": c,
-                "scores": {}, "tag_times": {},
+                "scores": scores, "tag_times": {},
             })
-        self._details([s for s in snaps if s is not None])
+        self._details([s for s in snaps if s is not None], queue)
         return snaps
 
-    def _details(self, snaps: list[dict[str, Any]]) -> None:
+    def _details(self, snaps: list[dict[str, Any]], known: str) -> None:
         batch = _Batch(self.conn.pipeline(transaction=False), self.multi_score())
         by_queue: dict[str, list[dict[str, Any]]] = {}
         by_tag: dict[str, list[dict[str, Any]]] = {}
@@ -210,7 +218,8 @@ class QlessSource:
         by_template: dict[str, list[dict[str, Any]]] = {}
         for snap in snaps:
             h = snap["hash"]
-            if h.get("queue") and h.get("state") not in ("complete", "failed"):
+            if h.get("queue") and h["queue"] != known and h.get("state") not in ("complete", "failed"):
+                snap["scores"] = {}   # it moved: the page's queue holds none of it
                 by_queue.setdefault(h["queue"], []).append(snap)
             for tag in _json_list(h.get("tags")):
                 if isinstance(tag, str):
