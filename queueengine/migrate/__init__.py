@@ -4,7 +4,7 @@
 byte for byte as it was) and writes, through the engine's ``import`` Lua command
 (``lua/migrate.lua``), every queue with its jobs in every state, recurring templates, the
 tracked set, tags, failure groups, config options and per-day stats. Every Redis call handles
-one bounded chunk (``chunk`` jobs, 500 by default), so a live Qless or a busy engine is never blocked for
+one bounded chunk (``chunk`` jobs, 200 by default), so a live Qless or a busy engine is never blocked for
 long. A job already in the namespace is left alone, so a second run adds nothing. See the
 README section "Moving from Qless" for the mapping and the cut-over steps.
 """
@@ -194,7 +194,7 @@ class _Run:
 
 
 def import_qless(source: redis.Redis, client: Any, prefix: str = "ql:", *, dry_run: bool = False,
-                 progress: Progress | None = None, chunk: int = 500) -> ImportReport:
+                 progress: Progress | None = None, chunk: int = 200) -> ImportReport:
     """Copy the qless-core keyspace of ``source`` (keys under ``prefix``) into the namespace
     of ``client`` (a :class:`queueengine.Client`); return the report.
 

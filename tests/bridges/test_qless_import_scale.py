@@ -36,11 +36,13 @@ def put_many(ql: ClockedQless, clock: ManualClock, queue: str, n: int, start: in
 
 @pytest.fixture
 def slowlog(redis_conn: redis.Redis) -> Iterator[redis.Redis]:
-    old = redis_conn.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    old = redis_conn.config_get("slowlog-*")
     redis_conn.config_set("slowlog-log-slower-than", SLOW_CALL_US // 10)
+    redis_conn.config_set("slowlog-max-len", 4096)
     redis_conn.slowlog_reset()
     yield redis_conn
-    redis_conn.config_set("slowlog-log-slower-than", old)
+    for name in ("slowlog-log-slower-than", "slowlog-max-len"):
+        redis_conn.config_set(name, old[name])
 
 
 def test_100k_jobs_import_in_bounded_calls(ql: ClockedQless, qless_conn: redis.Redis, engine: Client,
@@ -62,7 +64,7 @@ def test_100k_jobs_import_in_bounded_calls(ql: ClockedQless, qless_conn: redis.R
     started = time.monotonic()
     report = import_qless(qless_conn, engine)
     seconds = time.monotonic() - started
-    slow = slowlog.slowlog_get(128)
+    slow = slowlog.slowlog_get(4096)
     longest = max(slow, key=lambda e: e["duration"], default=None)
     print(f"\n100,000-job Qless keyspace imported in {seconds:.1f} s ({100_000 / seconds:,.0f} jobs/s); "
           f"calls over {SLOW_CALL_US // 10_000} ms: {len(slow)}; slowest call: "

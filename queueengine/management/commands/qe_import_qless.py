@@ -55,7 +55,7 @@ the Qless workers, run the import, start the engine's workers (README: "Moving f
         parser.add_argument("--namespace", help="target namespace (default: QUEUEENGINE['NAMESPACE'])")
         parser.add_argument("--prefix", default="ql:", help="Qless key prefix (default: ql:)")
         parser.add_argument("--dry-run", action="store_true", help="check and count everything, write nothing")
-        parser.add_argument("--chunk", type=int, default=500, help="jobs per Redis call (1..1000, default 500)")
+        parser.add_argument("--chunk", type=int, default=200, help="jobs per Redis call (1..1000, default 200)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
