@@ -74,7 +74,10 @@ the Qless workers, run the import, start the engine's workers (README: "Moving f
         except QueueEngineError as exc:
             raise CommandError(f"--namespace: {exc}") from None
         source = redis.Redis.from_url(url)
-        bar = None if options["no_progress"] or options["json"] else ProgressBar(self.stderr)
+        bar = None
+        if not (options["no_progress"] or options["json"]):
+            self.stderr.style_func = None   # a plain bar, not styled as an error
+            bar = ProgressBar(self.stderr)
         try:
             report = import_qless(source, client, options["prefix"], dry_run=options["dry_run"],
                                   progress=bar, chunk=options["chunk"])
