@@ -4,7 +4,7 @@ Message shape: ``{"e": name, "jid": ..., "q": queue, "t": server time, ...extra}
 put, popped, heartbeat, completed, advanced, failed, retried, stalled, lock_lost, canceled,
 moved, priority, tagged, untagged, tracked, untracked, paused, unpaused, recurring (a spawn),
 recur, unrecur, config, depends, undepended, scheduled (promoted to waiting), throttled,
-unthrottled, throttle, expired, worker.
+unthrottled, throttle, expired, worker, imported (queueengine.migrate: one per queue and call).
 """
 
 from __future__ import annotations

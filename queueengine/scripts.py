@@ -43,6 +43,7 @@ LUA_FILES: tuple[str, ...] = (
     "throttle.lua",
     "worker.lua",
     "views.lua",
+    "migrate.lua",
     "api.lua",
 )
 """Load order; ``api.lua`` (the command table and dispatcher) must come last."""

@@ -62,6 +62,7 @@ QE.api = {
   ['throttle.pending'] = function(a) return QE.cmd_throttle_list(a[3], 'pending') end,
   ['housekeep'] = function(a) return QE.cmd_housekeep(rest(a, 3)) end,
   ['next_due'] = function(a) return QE.cmd_next_due(rest(a, 3)) end,
+  ['import'] = function(a) return QE.cmd_import(a[3], a[4], rest(a, 5)) end,   -- migrate.lua
   -- read-only views for dashboards (views.lua)
   ['view.jobs'] = function(a)
     return QE.cmd_view_jobs(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '', a[9] or '')

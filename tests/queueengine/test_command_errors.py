@@ -195,6 +195,9 @@ CASES: list[tuple[str, list[Any], type[QueueEngineError], str]] = [
     ("view.recurring", [-1], InvalidArgument, "offset"),
     ("view.tracked_states", ["x"], InvalidArgument, "sample"),
     ("view.tags", [-1], InvalidArgument, "offset"),
+    ("import", ["bogus", 0, "{}"], InvalidArgument, "kind"),
+    ("import", ["job", "x", "{}"], InvalidArgument, "dry"),
+    ("import", ["job", 0, *(["{}"] * 1001)], InvalidArgument, "items"),
 ]
 
 
