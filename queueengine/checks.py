@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 
+from queueengine._args import name_problem
+
 KNOWN_KEYS = ("URL", "NAMESPACE", "MODE", "QUEUES", "CONCURRENCY", "PROCESSES", "SOCKET_TIMEOUT", "READ_ONLY",
               "METRICS_TOKEN", "PAGE_SIZE", "PREVIEW_BYTES", "NAMESPACES", "REQUIRE_VIEW_PERMISSION", "ENVIRONMENT",
               "LIVE", "QUEUE_NAMESPACES", "CSP", "ALLOWED_ORIGINS")
 """Every key of ``QUEUEENGINE``: the engine's (``queueengine.conf``) and the dashboard's (``jobadmin.conf``)."""
 MODES = ("simple", "recoverable", "reliable")
 URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
-NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def _error(msg: str, hint: str, code: int) -> Error:
@@ -60,16 +61,21 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
             f"QUEUEENGINE['URL'] is not a Redis URL: {url!r}.",
             f"Use a URL whose scheme is one of {', '.join(URL_SCHEMES)}, e.g. redis://127.0.0.1:6379/0.", 2))
     namespace = config.get("NAMESPACE", "default")
-    if not isinstance(namespace, str) or not NAMESPACE_PATTERN.match(namespace):
+    if (problem := name_problem(namespace, "namespace")) is not None:
         messages.append(_error(
-            f"QUEUEENGINE['NAMESPACE'] must be a non-empty name of letters, digits, '.', '_' or '-': {namespace!r}.",
-            "The namespace becomes a Redis Cluster hash tag, so braces, colons and spaces are not allowed.", 3))
+            f"QUEUEENGINE['NAMESPACE'] {problem}: {namespace!r}.",
+            "A namespace follows the naming rule of every name (see README, Names): 1 to 512 characters, "
+            "no braces (it becomes the keys' Redis Cluster hash tag), no control characters.", 3))
     mode = config.get("MODE", "reliable")
     if mode not in MODES:
-        messages.append(_error(f"QUEUEENGINE['MODE'] is {mode!r}.", f"Use one of {', '.join(MODES)}.", 4))
+        hint = f"Use one of {', '.join(MODES)}."
+        if mode == "jobasync":
+            hint += (" Job::Async's wire mode keeps no namespace: use JobManager().client/worker(\"redis\", "
+                     "mode=\"jobasync\", ...) (README: Moving from Job::Async).")
+        messages.append(_error(f"QUEUEENGINE['MODE'] is {mode!r}.", hint, 4))
     queues = config.get("QUEUES", ["default"])
     if (not isinstance(queues, (list, tuple)) or not queues
-            or not all(isinstance(q, str) and q and q.strip() == q for q in queues)):
+            or not all(name_problem(q, "queue") is None for q in queues)):
         messages.append(_error(f"QUEUEENGINE['QUEUES'] must be a non-empty list of queue names: {queues!r}.",
                                'For example ["high", "default"] (strict priority order).', 5))
     for key in ("CONCURRENCY", "PROCESSES"):
@@ -96,7 +102,7 @@ def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwarg
                                "Remove it to use the default (200).", 12))
     spaces = config.get("NAMESPACES")
     if spaces is not None and (not isinstance(spaces, (list, tuple)) or not all(
-            isinstance(n, str) and NAMESPACE_PATTERN.match(n) for n in spaces)):
+            name_problem(n, "namespace") is None for n in spaces)):
         messages.append(_error(f"QUEUEENGINE['NAMESPACES'] must be a list of namespace names: {spaces!r}.",
                                'For example ["default", "billing"].', 13))
     if not isinstance(config.get("ENVIRONMENT", ""), str):
@@ -138,13 +144,12 @@ def check_backend_options(alias: str, options: Any) -> list[CheckMessage]:
                              or urlsplit(options["URL"]).scheme not in URL_SCHEMES):
         messages.append(_error(f"{where}['URL'] is not a Redis URL: {options['URL']!r}.",
                                "Remove it to use QUEUEENGINE['URL'], or give redis://host:port/db.", 21))
-    if "NAMESPACE" in options and (not isinstance(options["NAMESPACE"], str)
-                                   or not NAMESPACE_PATTERN.match(options["NAMESPACE"])):
-        messages.append(_error(f"{where}['NAMESPACE'] must be a name of letters, digits, '.', '_' or '-': "
-                               f"{options['NAMESPACE']!r}.", "Remove it to use QUEUEENGINE['NAMESPACE'].", 22))
+    if "NAMESPACE" in options and (problem := name_problem(options["NAMESPACE"], "namespace")) is not None:
+        messages.append(_error(f"{where}['NAMESPACE'] {problem}: {options['NAMESPACE']!r}.",
+                               "Remove it to use QUEUEENGINE['NAMESPACE'].", 22))
     tags = options.get("TAGS", [])
-    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) and t for t in tags):
-        messages.append(_error(f"{where}['TAGS'] must be a list of non-empty strings: {tags!r}.",
+    if not isinstance(tags, (list, tuple)) or not all(name_problem(t, "tag") is None for t in tags):
+        messages.append(_error(f"{where}['TAGS'] must be a list of tag names (README: Names): {tags!r}.",
                                'For example ["django"].', 23))
     retries = options.get("RETRIES", 5)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:

@@ -44,7 +44,7 @@ def test_good_settings_pass(settings: Any) -> None:
         ({"PAGE_SIZE": 501}, "queueengine.E011"),
         ({"PREVIEW_BYTES": -1}, "queueengine.E012"),
         ({"NAMESPACES": "default"}, "queueengine.E013"),
-        ({"NAMESPACES": ["ok", "not ok"]}, "queueengine.E013"),
+        ({"NAMESPACES": ["ok", "not{ok}"]}, "queueengine.E013"),
         ({"ENVIRONMENT": 3}, "queueengine.E014"),
         ({"READ_ONLY": 1}, "queueengine.E008"),
         ({"SOCKET_TIMEOUT": 0}, "queueengine.E010"),
@@ -55,6 +55,17 @@ def test_good_settings_pass(settings: Any) -> None:
 )
 def test_each_wrong_value_is_reported(settings: Any, change: dict[str, Any], expected: str) -> None:
     assert ids(settings, {**GOOD, **change}) == [expected]
+
+
+def test_names_follow_the_one_naming_rule(settings: Any) -> None:
+    """Namespaces, queues and tags the engine accepts pass the checks too (one rule, README Names);
+    the jobasync mode, which keeps no namespace, is refused with a hint naming its front door."""
+    legal = {**GOOD, "NAMESPACE": "shop eu", "NAMESPACES": ["shop eu", "café"], "QUEUES": ["emails/daily", "has space"]}
+    assert ids(settings, legal) == []
+    assert ids(settings, {**GOOD, "QUEUES": ["ok", " padded"]}) == ["queueengine.E005"]
+    settings.QUEUEENGINE = {**GOOD, "MODE": "jobasync"}
+    (message,) = check_queueengine_settings()
+    assert message.id == "queueengine.E004" and 'mode="jobasync"' in (message.hint or "")
 
 
 def test_typo_gets_a_suggestion(settings: Any) -> None:

@@ -1,4 +1,5 @@
-"""Job::Async-style delivery modes on top of the engine: ``simple``, ``recoverable``, ``reliable``.
+"""Job::Async-style delivery modes on top of the engine: ``simple``, ``recoverable``, ``reliable``,
+and ``jobasync`` (Job::Async::Redis's own wire protocol, to run beside Perl clients and workers).
 
 ::
 
