@@ -114,3 +114,15 @@ class Chaos(threading.Thread):
         """End the loop (after the fault in progress, if any)."""
         self.stopping.set()
         self.join(60)
+
+
+def crash(server: Any) -> None:
+    """SIGKILL a ``queueengine.embedded.EmbeddedRedis`` (no SHUTDOWN, no save: a crash) and reap
+    it; ``server.start()`` then restarts it on its port and data directory (its AOF)."""
+    proc, server.process = server.process, None
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    if proc.stderr:
+        proc.stderr.close()

@@ -30,9 +30,11 @@ in one slot. An :class:`Endpoint` builds, for one namespace:
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote
 
 import redis
@@ -41,9 +43,12 @@ import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from queueengine.exceptions import InvalidArgument, OutOfMemory
 
+T = TypeVar("T")
 _untyped: Any = redis   # redis-py's cluster and sentinel modules are only partly typed
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
@@ -72,6 +77,39 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
     return isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith(_TRANSIENT_PREFIXES)
+
+
+RETRY_FOR = 5.0
+"""Default seconds a repeat-safe command is retried through an outage (``Client(retry_for=...)``)."""
+
+
+def outage_retry(seconds: float, base: float = 0.05, cap: float = 1.0) -> Retry:
+    """A redis-py ``Retry`` that keeps trying for about ``seconds`` (exponential backoff from
+    ``base`` up to ``cap`` seconds between tries) on any error: give it ``is_retryable=is_transient``
+    (see :func:`call_retrying`). ``seconds <= 0``: no retry."""
+    tries, waited = 0, 0.0
+    backoff = ExponentialBackoff(cap=cap, base=base)
+    while seconds > 0 and waited < seconds:
+        tries += 1
+        waited += backoff.compute(tries)
+    return Retry(backoff, tries, supported_errors=(Exception,))
+
+
+def call_retrying(retry: Retry, do: Callable[[], T], on_retry: Callable[[Exception], None] | None = None) -> T:
+    """``do()``, repeated per ``retry`` while it fails with an outage error (:func:`is_transient`);
+    any other error, or the last outage error, is raised. ``on_retry(exc)`` runs before each wait."""
+    return retry.call_with_retry(do, on_retry or (lambda exc: None), is_retryable=is_transient)
+
+
+def warn(logger: logging.Logger, exc: BaseException, message: str, *args: Any) -> None:
+    """Log a failure at WARNING: one line (the error's class and text) when it is an expected
+    outage condition (:func:`is_transient`), with its traceback at DEBUG; with the traceback
+    otherwise (a bug or a refusal is worth the stack)."""
+    if is_transient(exc):
+        logger.warning(message + ": %s: %s", *args, type(exc).__name__, exc)
+        logger.debug("traceback of the above", exc_info=exc)
+    else:
+        logger.warning(message, *args, exc_info=exc)
 
 
 @dataclass(frozen=True)
@@ -433,6 +471,7 @@ def namespace_client(url: str, namespace: str, **kwargs: Any) -> redis.Redis:
 
 
 __all__ = [
+    "RETRY_FOR",
     "TRANSIENT_ERRORS",
     "ClusterEndpoint",
     "Endpoint",
@@ -440,9 +479,12 @@ __all__ = [
     "SlotConnection",
     "SlotRouter",
     "Target",
+    "call_retrying",
     "connect",
     "endpoint_of",
     "is_transient",
     "namespace_client",
+    "outage_retry",
     "parse_url",
+    "warn",
 ]

@@ -23,6 +23,7 @@ import orjson
 
 from queueengine._direct import Direct
 from queueengine.client import Client as EngineClient
+from queueengine.connection import call_retrying, outage_retry
 from queueengine.exceptions import QueueEngineError
 
 from .base import GroupCommit, Outcome, RawJob
@@ -37,6 +38,9 @@ PREFETCH = 16
 """Jobs a worker leases ahead of its free slots while its handlers are short (see FAST)."""
 FAST = 0.002
 """Handlers this short on average (seconds between fetches) make a worker prefetch."""
+
+OUTCOME_RETRY_FOR = 30.0
+"""Seconds the deferred completions of a stopping worker are retried while Redis is away."""
 
 KLASS = "queueengine.dispatch.Job"
 """The klass of jobs submitted through the delivery modes (they are run by dispatch workers)."""
@@ -260,8 +264,12 @@ class ReliableWorkerBackend:
         if not self._deferred:
             return self.engine.pop_from(self.queues, count)
         items, self._deferred = self._deferred, []
-        states, jobs, _ = self.engine.complete_and_pop([(raw.token, value) for raw, _, value in items],
-                                                      self.queues, count)
+        try:
+            states, jobs, _ = self.engine.complete_and_pop([(raw.token, value) for raw, _, value in items],
+                                                          self.queues, count)
+        except Exception:
+            self._deferred[:0] = items   # not sent (Redis away): they go with the next fetch
+            raise
         for (raw, _, _), state in zip(items, states, strict=True):
             if state != "complete":
                 log.info("job %s could not be completed: %s", raw.id, state)
@@ -282,7 +290,8 @@ class ReliableWorkerBackend:
         if not self._deferred:
             return
         items, self._deferred = self._deferred, []
-        results = self.engine.complete_many([(raw.token, value) for raw, _, value in items])
+        pairs = [(raw.token, value) for raw, _, value in items]
+        results = call_retrying(outage_retry(OUTCOME_RETRY_FOR), lambda: self.engine.complete_many(pairs))
         for (raw, _, _), state in zip(items, results, strict=True):
             if state != "complete":
                 log.info("job %s could not be completed: %s", raw.id, state)
