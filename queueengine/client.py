@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -18,9 +19,19 @@ import redis.asyncio
 from queueengine import _args
 from queueengine._direct import Direct
 from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
-from queueengine.connection import connect, endpoint_of, is_transient
+from queueengine.connection import (
+    RETRY_FOR,
+    call_retrying,
+    connect,
+    endpoint_of,
+    is_transient,
+    outage_retry,
+    repeat_args,
+    repeat_safe,
+)
 from queueengine.events import Events
 from queueengine.exceptions import (
+    DuplicateJob,
     InvalidArgument,
     JobFailed,
     JobNotFound,
@@ -38,6 +49,8 @@ from queueengine.types import (
     JobState,
 )
 from queueengine.views import Views
+
+_log = logging.getLogger("queueengine.client")
 
 WAIT_POLL = 0.5
 """Seconds between reads of the stored state while ``wait`` listens for the reply."""
@@ -91,6 +104,8 @@ class Client:
         self._blocking_direct: Direct | None = None
         self._inbox: Inbox | None = None
         self._inbox_lock = threading.Lock()
+        self.retry_for = RETRY_FOR
+        """Seconds reads and puts are retried through an outage (0: not at all); see the README."""
 
     @classmethod
     def from_url(
@@ -129,7 +144,28 @@ class Client:
         return "" if self.clock is None else repr(float(self.clock()))
 
     def _call(self, command: str, *args: Any) -> Any:
-        return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args, via=self._direct)
+        try:
+            return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args, via=self._direct)
+        except Exception as exc:
+            if self.retry_for <= 0 or not is_transient(exc) or not repeat_safe(command):
+                raise
+            return self._call_again(command, args, exc)
+
+    def _call_again(self, command: str, args: tuple[Any, ...], first: BaseException) -> Any:
+        """Retry a repeat-safe command through an outage, up to ``retry_for`` seconds (a put
+        is repeated create-only: DuplicateJob then means its first try went through)."""
+        _log.warning("Redis unreachable (%s: %s); retrying %s for up to %gs", type(first).__name__, first,
+                     command, self.retry_for)
+        again = repeat_args(command, args)
+
+        def do() -> Any:
+            try:
+                return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *again, via=self._direct)
+            except DuplicateJob:
+                if again is args:
+                    raise
+                return None   # the first try (or an earlier put of the caller's jid) stored it
+        return call_retrying(outage_retry(self.retry_for), do)
 
     def _execute(self, *args: Any) -> Any:
         """A plain Redis command on this thread's own connection (see queueengine._direct)."""
@@ -150,7 +186,12 @@ class Client:
             pipe = self.redis.pipeline(transaction=False)
             for command, args in calls:
                 self.lua.send(pipe, mode, self.prefix, command, self._now_arg(), *args)
-            results = pipe.execute(raise_on_error=False)
+            try:
+                results = pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                if self.retry_for <= 0 or not is_transient(exc) or not all(repeat_safe(c) for c, _ in calls):
+                    raise
+                return [self._call_again(command, tuple(args), exc) for command, args in calls]
             missing = [self.lua.is_missing(r) for r in results if isinstance(r, Exception)]
             if attempt == 0 and any(missing):
                 self.lua._modes[pool_id(self.redis)] = self.lua.load(self.redis)

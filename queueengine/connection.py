@@ -43,7 +43,7 @@ import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from queueengine.exceptions import InvalidArgument, OutOfMemory
@@ -80,7 +80,39 @@ def is_transient(exc: BaseException) -> bool:
 
 
 RETRY_FOR = 5.0
-"""Default seconds a repeat-safe command is retried through an outage (``Client(retry_for=...)``)."""
+"""Default seconds a repeat-safe command is retried through an outage (``Client.retry_for``)."""
+
+REPEAT_SAFE_READS = frozenset({
+    "get", "multiget", "peek", "jobs", "queues", "workers", "stats", "length", "failed", "next_due",
+    "config.get", "recur.get", "throttle.get", "throttle.locks", "throttle.pending",
+    "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
+    "view.tracked_states", "view.tags",
+})
+"""Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
+
+_UNIQUE_AT = {"put": 10, "put_batch": 9}
+"""Where a put's ``unique`` flag sits in its Lua arguments (``put_many``: 8 into each 12-field row
+after the three leading arguments)."""
+
+
+def repeat_safe(command: str) -> bool:
+    """Whether the engine retries this Lua command through an outage (reads and puts)."""
+    return command in REPEAT_SAFE_READS or command in _UNIQUE_AT or command == "put_many"
+
+
+def repeat_args(command: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments of a repeat: a put is sent again *create-only* (``unique``), so when its
+    first try went through, the repeat changes nothing (it answers DuplicateJob instead), even
+    if a worker already ran the job."""
+    if command == "put_many":
+        out = list(args)
+        for i in range(3 + 8, len(out), 12):
+            out[i] = 1
+        return tuple(out)
+    at = _UNIQUE_AT.get(command)
+    if at is None:
+        return args
+    return (*args[:at], 1, *args[at + 1:])
 
 
 def outage_retry(seconds: float, base: float = 0.05, cap: float = 1.0) -> Retry:
@@ -200,9 +232,15 @@ def parse_url(url: str) -> Target:
 def connect(url: str, **kwargs: Any) -> Any:
     """The main client for ``url``: ``redis.Redis``, ``redis.RedisCluster`` or a Sentinel primary.
 
-    ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's.
+    ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's. Unless
+    ``retry`` is given, a dropped connection is not re-sent by redis-py (see :func:`repeat_safe`).
     """
     target = parse_url(url)
+    if target.kind != "cluster":
+        # redis-py 8 re-sends any command whose connection dropped (up to 10 times), ones that
+        # are not safe to repeat too (a pop, a complete, a put that moves a job): the engine
+        # retries what is safe itself (Client.retry_for), the workers ride outages out
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
     if target.kind == "server":
         return redis.Redis.from_url(url, **kwargs)
     conn_kwargs: dict[str, Any] = {k: v for k, v in target.options.items() if k in _NUMERIC_OPTIONS}

@@ -61,3 +61,59 @@ def test_the_reliable_workers_outcome_reaches_redis_after_a_crash_and_restart(
     finally:
         worker.stop(5)
         client.close()
+
+
+def _claimed(engine: Client, n: int, worker: str) -> list[str]:
+    jobs = engine.pop_from(["q"], n, worker=worker)
+    assert len(jobs) == n
+    return [job.jid for job in jobs]
+
+
+@pytest.fixture
+def recoverable(engine: Client) -> Client:
+    """The test namespace with a recoverable queue ``q`` (claims that never expire by themselves)."""
+    from queueengine.dispatch.recoverable import CLAIM_LEASE
+
+    engine.queues["q"].heartbeat = CLAIM_LEASE
+    return engine
+
+
+def test_a_sweep_hands_back_only_claims_older_than_older_than(recoverable: Client, clock: Any) -> None:
+    from queueengine.dispatch.recoverable import sweep
+
+    q = recoverable.queues["q"]
+    for i in range(5):
+        q.put("k", {"i": i})
+    old = _claimed(recoverable, 2, "dead")
+    clock.advance(20)
+    young = _claimed(recoverable, 3, "alive")
+    clock.advance(15)                                  # old claims are 35 s old, young ones 15 s
+    assert sweep(recoverable, 30, ["q"]) == 2
+    assert sorted(j.jid for j in recoverable.pop_from(["q"], 5, worker="next")) == sorted(old)
+    assert all(recoverable.jobs[jid].worker == "alive" for jid in young)
+    assert sweep(recoverable, 30, ["q"]) == 0          # nothing stale left (the reclaimed are fresh)
+
+
+def test_a_sweep_never_hands_back_a_claim_taken_since_it_looked(
+        recoverable: Client, other: Client, clock: Any) -> None:
+    """Another sweeper hands back a dead worker's claim and a live worker takes it, just before
+    this sweep's call reaches Redis: the sweep must leave the fresh claim alone."""
+    from queueengine.dispatch.recoverable import sweep
+
+    jid = recoverable.queues["q"].put("k", {})
+    _claimed(recoverable, 1, "dead")
+    clock.advance(100)
+    real = recoverable._call
+    raced: list[str] = []
+
+    def racing_call(command: str, *args: Any) -> Any:
+        if command in ("timeout", "sweep") and not raced:   # just before the hand-back reaches Redis
+            raced.append(command)
+            sweep(other, 30, ["q"])         # the other sweeper ...
+            assert other.pop_from(["q"], 1, worker="live")[0].jid == jid   # ... and a live worker's claim
+        return real(command, *args)
+
+    recoverable._call = racing_call  # type: ignore[method-assign]
+    sweep(recoverable, 30, ["q"])
+    job = recoverable.jobs[jid]
+    assert (job.state, job.worker) == ("running", "live"), "the sweep handed back a claim 0 s old"
