@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from queueengine.completions import Completions
-from queueengine.connection import warn
 from queueengine.exceptions import LostLease
 from queueengine.handlers import failure_group, failure_message, failure_traceback
 from queueengine.heartbeats import Held
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

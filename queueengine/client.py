@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import threading
@@ -19,19 +18,9 @@ import redis.asyncio
 from queueengine import _args
 from queueengine._direct import Direct
 from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
-from queueengine.connection import (
-    RETRY_FOR,
-    call_retrying,
-    connect,
-    endpoint_of,
-    is_transient,
-    outage_retry,
-    repeat_args,
-    repeat_safe,
-)
+from queueengine.connection import connect, endpoint_of, is_transient
 from queueengine.events import Events
 from queueengine.exceptions import (
-    DuplicateJob,
     InvalidArgument,
     JobFailed,
     JobNotFound,
@@ -40,6 +29,7 @@ from queueengine.exceptions import (
 )
 from queueengine.job import Job
 from queueengine.keys import Keys
+from queueengine.outages import RETRY_FOR, repeat_call, repeat_safe
 from queueengine.pubsub import AsyncSubscriber, Subscriber
 from queueengine.queue import Queue
 from queueengine.replies import Inbox
@@ -49,8 +39,6 @@ from queueengine.types import (
     JobState,
 )
 from queueengine.views import Views
-
-_log = logging.getLogger("queueengine.client")
 
 WAIT_POLL = 0.5
 """Seconds between reads of the stored state while ``wait`` listens for the reply."""
@@ -152,20 +140,9 @@ class Client:
             return self._call_again(command, args, exc)
 
     def _call_again(self, command: str, args: tuple[Any, ...], first: BaseException) -> Any:
-        """Retry a repeat-safe command through an outage, up to ``retry_for`` seconds (a put
-        is repeated create-only: DuplicateJob then means its first try went through)."""
-        _log.warning("Redis unreachable (%s: %s); retrying %s for up to %gs", type(first).__name__, first,
-                     command, self.retry_for)
-        again = repeat_args(command, args)
-
-        def do() -> Any:
-            try:
-                return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *again, via=self._direct)
-            except DuplicateJob:
-                if again is args:
-                    raise
-                return None   # the first try (or an earlier put of the caller's jid) stored it
-        return call_retrying(outage_retry(self.retry_for), do)
+        """Retry a repeat-safe command through an outage (see ``queueengine.connection.repeat_call``)."""
+        return repeat_call(lambda again: self.lua.call(self.redis, self.prefix, command, self._now_arg(), *again,
+                                                       via=self._direct), command, args, first, self.retry_for)
 
     def _execute(self, *args: Any) -> Any:
         """A plain Redis command on this thread's own connection (see queueengine._direct)."""

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from queueengine.connection import is_transient, warn
+from queueengine.connection import is_transient
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

@@ -30,11 +30,9 @@ in one slot. An :class:`Endpoint` builds, for one namespace:
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
 import redis
@@ -43,12 +41,11 @@ import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from queueengine.exceptions import InvalidArgument, OutOfMemory
 
-T = TypeVar("T")
 _untyped: Any = redis   # redis-py's cluster and sentinel modules are only partly typed
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
@@ -77,71 +74,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
     return isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith(_TRANSIENT_PREFIXES)
-
-
-RETRY_FOR = 5.0
-"""Default seconds a repeat-safe command is retried through an outage (``Client.retry_for``)."""
-
-REPEAT_SAFE_READS = frozenset({
-    "get", "multiget", "peek", "jobs", "queues", "workers", "stats", "length", "failed", "next_due",
-    "config.get", "recur.get", "throttle.get", "throttle.locks", "throttle.pending",
-    "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
-    "view.tracked_states", "view.tags",
-})
-"""Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
-
-_UNIQUE_AT = {"put": 10, "put_batch": 9}
-"""Where a put's ``unique`` flag sits in its Lua arguments (``put_many``: 8 into each 12-field row
-after the three leading arguments)."""
-
-
-def repeat_safe(command: str) -> bool:
-    """Whether the engine retries this Lua command through an outage (reads and puts)."""
-    return command in REPEAT_SAFE_READS or command in _UNIQUE_AT or command == "put_many"
-
-
-def repeat_args(command: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The arguments of a repeat: a put is sent again *create-only* (``unique``), so when its
-    first try went through, the repeat changes nothing (it answers DuplicateJob instead), even
-    if a worker already ran the job."""
-    if command == "put_many":
-        out = list(args)
-        for i in range(3 + 8, len(out), 12):
-            out[i] = 1
-        return tuple(out)
-    at = _UNIQUE_AT.get(command)
-    if at is None:
-        return args
-    return (*args[:at], 1, *args[at + 1:])
-
-
-def outage_retry(seconds: float, base: float = 0.05, cap: float = 1.0) -> Retry:
-    """A redis-py ``Retry`` that keeps trying for about ``seconds`` (exponential backoff from
-    ``base`` up to ``cap`` seconds between tries) on any error: give it ``is_retryable=is_transient``
-    (see :func:`call_retrying`). ``seconds <= 0``: no retry."""
-    tries, waited = 0, 0.0
-    backoff = ExponentialBackoff(cap=cap, base=base)
-    while seconds > 0 and waited < seconds:
-        tries += 1
-        waited += backoff.compute(tries)
-    return Retry(backoff, tries, supported_errors=(Exception,))
-
-
-def call_retrying(retry: Retry, do: Callable[[], T], on_retry: Callable[[Exception], None] | None = None) -> T:
-    """``do()``, repeated per ``retry`` while it fails with an outage error (:func:`is_transient`);
-    any other error, or the last outage error, is raised. ``on_retry(exc)`` runs before each wait."""
-    return retry.call_with_retry(do, on_retry or (lambda exc: None), is_retryable=is_transient)
-
-
-def warn(logger: logging.Logger, exc: BaseException, message: str, *args: Any) -> None:
-    """Log a failure at WARNING: one line (the error's class and text) when it is an expected
-    outage condition (:func:`is_transient`), with its traceback at DEBUG; with the traceback
-    otherwise (a bug or a refusal is worth the stack)."""
-    if is_transient(exc):
-        logger.warning(message + ": %s: %s", *args, type(exc).__name__, exc)
-        logger.debug("traceback of the above", exc_info=exc)
-    else:
-        logger.warning(message, *args, exc_info=exc)
 
 
 @dataclass(frozen=True)
@@ -233,7 +165,8 @@ def connect(url: str, **kwargs: Any) -> Any:
     """The main client for ``url``: ``redis.Redis``, ``redis.RedisCluster`` or a Sentinel primary.
 
     ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's. Unless
-    ``retry`` is given, a dropped connection is not re-sent by redis-py (see :func:`repeat_safe`).
+    ``retry`` is given, a dropped connection is not re-sent by redis-py (the engine retries what is
+    safe to repeat itself: :mod:`queueengine.outages`).
     """
     target = parse_url(url)
     if target.kind != "cluster":
@@ -509,7 +442,6 @@ def namespace_client(url: str, namespace: str, **kwargs: Any) -> redis.Redis:
 
 
 __all__ = [
-    "RETRY_FOR",
     "TRANSIENT_ERRORS",
     "ClusterEndpoint",
     "Endpoint",
@@ -517,12 +449,9 @@ __all__ = [
     "SlotConnection",
     "SlotRouter",
     "Target",
-    "call_retrying",
     "connect",
     "endpoint_of",
     "is_transient",
     "namespace_client",
-    "outage_retry",
     "parse_url",
-    "warn",
 ]

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from queueengine.connection import warn
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

@@ -37,13 +37,14 @@ import redis
 
 from queueengine._runner import _STOP, Runner, _current
 from queueengine.completions import Completions
-from queueengine.connection import is_transient, warn
+from queueengine.connection import is_transient
 from queueengine.handlers import (
     Handler,
     JobAborted,
     resolve,
 )
 from queueengine.heartbeats import Held, LeaseKeeper
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

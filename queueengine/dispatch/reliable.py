@@ -23,8 +23,8 @@ import orjson
 
 from queueengine._direct import Direct
 from queueengine.client import Client as EngineClient
-from queueengine.connection import call_retrying, outage_retry
 from queueengine.exceptions import QueueEngineError
+from queueengine.outages import call_retrying, outage_retry
 
 from .base import GroupCommit, Outcome, RawJob
 from .redisbase import ModeKeys, ReplyListener, claim_mode, connect
