@@ -16,6 +16,7 @@ import redis
 
 from queueengine import Client
 from queueengine.completions import Completions
+from queueengine.outages import warn
 from queueengine.worker import Worker
 
 NS = "chaosw"
@@ -100,3 +101,26 @@ class _Rec:
     def __init__(self, job: Any) -> None:
         self.job = job
         self.aborted = False
+
+
+def test_an_outage_is_warned_about_in_one_line_and_a_bug_with_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("queueengine.worker")
+    with caplog.at_level(logging.DEBUG, logger="queueengine.worker"):
+        try:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+        except redis.exceptions.ConnectionError as exc:
+            warn(logger, exc, "heartbeat of job %s failed; trying again", "j1")
+    warning, debug = [r for r in caplog.records if r.levelno == logging.WARNING], \
+        [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(warning) == 1 and warning[0].exc_info is None
+    assert warning[0].getMessage() == ("heartbeat of job j1 failed; trying again: ConnectionError: Error 111 "
+                                       "connecting to 127.0.0.1:1. Connection refused.")
+    assert len(debug) == 1 and debug[0].exc_info is not None       # the traceback, at DEBUG
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="queueengine.worker"):
+        try:
+            raise KeyError("a bug")
+        except KeyError as exc:
+            warn(logger, exc, "worker beat failed")
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is not None
