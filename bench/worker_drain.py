@@ -6,6 +6,9 @@ Two shapes on a private redis-server: ``backlog`` (n jobs put first, then one wo
 concurrency 4 drains them: the hot path of dispatch) and ``trickle`` (the worker idle, jobs
 arriving through ``put_many`` in batches of 20 at 500 jobs/s: what issue 13 found stalling).
 Prints jobs/s (backlog) and seconds from the last put to the last completion (trickle).
+
+Before and after issue 13's dispatch fix, on the shared 2-core box (median of 3, 20,000 jobs):
+backlog 4,554 -> 4,563 jobs/s (the same, within noise); trickle 24.0 s -> 0.00 s.
 """
 
 from __future__ import annotations
