@@ -74,7 +74,7 @@ class RecoverableWorkerBackend(ReliableWorkerBackend):
         self._last_sweep = 0.0
         self.tick_interval = min(1.0, self.sweep_interval)
 
-    def start(self) -> None:
+    def _start(self) -> None:
         """Connect, check the mode, make the queues' claims non-expiring, register."""
         conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "recoverable")

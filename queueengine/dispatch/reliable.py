@@ -183,7 +183,10 @@ class ReliableWorkerBackend:
         return self._engine
 
     def start(self) -> None:
-        """Connect, check the mode, register the worker."""
+        """Connect, check the mode, register the worker (riding out an outage that begins meanwhile)."""
+        call_retrying(outage_retry(OUTCOME_RETRY_FOR), self._start)
+
+    def _start(self) -> None:
         conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "reliable")
         self._engine = EngineClient(conn, namespace=self.keys.namespace, worker_name=self.name)
