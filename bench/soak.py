@@ -507,8 +507,12 @@ def table(reports: list[Report]) -> str:
             lines.append(f"| {m.mode} | {m.jobs:,} ({apis}) | {m.completed:,} | {m.failed} | {lost} | "
                          f"{m.duplicates_killed} / {m.duplicates_resubmitted} / **{m.unexplained_duplicates}** | "
                          f"{m.kills} | {f['sleep']} / {f['crash']} / {f['pause']} / {f['failover']} | "
-                         f"{m.drain_s:g} s | {m.idle_drain_s:g} s |")
+                         f"{_seconds(m.drain_s)} | {_seconds(m.idle_drain_s)} |")
     return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if value >= 0 else "not measured (a job never settled)"
 
 
 def main(argv: list[str] | None = None) -> int:
