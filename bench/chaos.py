@@ -1,8 +1,10 @@
 """The soak's moving parts: worker processes that are killed and restarted, and the chaos loop.
 
 See ``bench/soak.py``. ``Workers`` keeps ``count`` worker processes of one mode alive (a killed
-one is started again at once); ``Chaos`` SIGKILLs a random worker every ``chaos_every`` seconds
-and, every other time, does the next Redis fault of :data:`FAULTS` to the primary.
+one is started again at once) and remembers the pid of every worker it killed; ``Chaos`` SIGKILLs
+a random worker every ``chaos_every`` seconds and, every other time, does the next Redis fault of
+:data:`FAULTS` to the primary: freeze it (``DEBUG SLEEP``), pause its clients (``CLIENT PAUSE``),
+crash it (``SIGKILL``, then start it again on its AOF) or fail over to the replica (Sentinel).
 """
 
 from __future__ import annotations
@@ -18,20 +20,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FAULTS = ("sleep", "restart", "pause", "failover")
+FAULTS = ("sleep", "crash", "pause", "failover")
 
 
 class Workers:
     """``count`` worker processes of one mode, started again as soon as one dies."""
 
     def __init__(self, url: str, mode: str, namespace: str, count: int, concurrency: int, runs_dir: Path,
-                 log_dir: Path) -> None:
-        self.args = [sys.executable, "-m", "bench.soak", "worker", url, mode, namespace, str(concurrency)]
+                 log_dir: Path, lease: float = 10.0) -> None:
+        self.mode = mode
+        self.args = [sys.executable, "-m", "bench.soak", "worker", url, mode, namespace, str(concurrency), str(lease)]
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "QE_SOAK_RUNS": str(runs_dir)}
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.count = count
         self.started = 0
+        self.killed: set[int] = set()   # pids of the workers SIGKILLed (their claims may run again)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.started += 1
@@ -53,6 +57,7 @@ class Workers:
         if not alive:
             return False
         victim = rng.choice(alive)
+        self.killed.add(victim.pid)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         self.keep_alive()
@@ -68,6 +73,7 @@ class Workers:
             try:
                 p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                self.killed.add(p.pid)
                 p.kill()
                 p.wait(10)
 
@@ -105,8 +111,8 @@ class Chaos(threading.Thread):
             self.pair.pause(self.cfg.pause_seconds, "sleep")
         elif name == "pause":
             self.pair.pause(self.cfg.pause_seconds, "clients")
-        elif name == "restart":
-            self.pair.restart_primary()
+        elif name == "crash":
+            crash_primary(self.pair)
         else:
             self.pair.failover()
 
@@ -114,3 +120,27 @@ class Chaos(threading.Thread):
         """End the loop (after the fault in progress, if any)."""
         self.stopping.set()
         self.join(60)
+
+
+def crash_primary(pair: Any, timeout: float = 120.0) -> None:
+    """SIGKILL the primary of a ``LocalSentinel`` and start it again on its AOF as the primary;
+    wait until the replica is linked again."""
+    from queueengine.localcluster import _without_replicaof
+
+    primary = pair.primary()
+    primary.extra_args = _without_replicaof(primary.extra_args)
+    crash(primary)
+    primary.start(timeout)
+    pair.wait_replicated(timeout, exact=False)
+
+
+def crash(server: Any) -> None:
+    """SIGKILL a ``queueengine.embedded.EmbeddedRedis`` (no SHUTDOWN, no save: a crash) and reap
+    it; ``server.start()`` then restarts it on its port and data directory (its AOF)."""
+    proc, server.process = server.process, None
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    if proc.stderr:
+        proc.stderr.close()

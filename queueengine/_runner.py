@@ -25,6 +25,7 @@ from queueengine.completions import Completions
 from queueengine.exceptions import LostLease
 from queueengine.handlers import failure_group, failure_message, failure_traceback
 from queueengine.heartbeats import Held
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 
@@ -154,8 +155,8 @@ class Runner:
             job.fail(f"{job.queue_name}-InvalidArgument",
                      f"the handler's return value cannot be stored as the job's result: result must be "
                      f"JSON-serialisable: {exc}")
-        except Exception:
-            log.warning("could not fail job %s", job.jid, exc_info=True)
+        except Exception as exc:
+            warn(log, exc, "could not fail job %s", job.jid)
 
     def _completions_sent(self, n: int) -> None:
         with self._cond:
@@ -186,8 +187,8 @@ class Runner:
                     self._nudge()  # the dispatcher may be waiting past the new due time
             else:
                 job.fail(failure_group(job.queue_name, exc), failure_message(exc), traceback=failure_traceback(exc))
-        except Exception:
-            log.warning("could not record the failure of job %s", job.jid, exc_info=True)
+        except Exception as exc:
+            warn(log, exc, "could not record the failure of job %s", job.jid)
 
     def _finish(self, rec: Held) -> None:
         with self._cond:

@@ -29,6 +29,7 @@ from queueengine.exceptions import (
 )
 from queueengine.job import Job
 from queueengine.keys import Keys
+from queueengine.outages import RETRY_FOR, repeat_call, repeat_safe
 from queueengine.pubsub import AsyncSubscriber, Subscriber
 from queueengine.queue import Queue
 from queueengine.replies import Inbox
@@ -91,6 +92,8 @@ class Client:
         self._blocking_direct: Direct | None = None
         self._inbox: Inbox | None = None
         self._inbox_lock = threading.Lock()
+        self.retry_for = RETRY_FOR
+        """Seconds reads and puts are retried through an outage (0: not at all); see the README."""
 
     @classmethod
     def from_url(
@@ -129,7 +132,17 @@ class Client:
         return "" if self.clock is None else repr(float(self.clock()))
 
     def _call(self, command: str, *args: Any) -> Any:
-        return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args, via=self._direct)
+        try:
+            return self.lua.call(self.redis, self.prefix, command, self._now_arg(), *args, via=self._direct)
+        except Exception as exc:
+            if self.retry_for <= 0 or not is_transient(exc) or not repeat_safe(command):
+                raise
+            return self._call_again(command, args, exc)
+
+    def _call_again(self, command: str, args: tuple[Any, ...], first: BaseException) -> Any:
+        """Retry a repeat-safe command through an outage (see ``queueengine.connection.repeat_call``)."""
+        return repeat_call(lambda again: self.lua.call(self.redis, self.prefix, command, self._now_arg(), *again,
+                                                       via=self._direct), command, args, first, self.retry_for)
 
     def _execute(self, *args: Any) -> Any:
         """A plain Redis command on this thread's own connection (see queueengine._direct)."""
@@ -150,7 +163,12 @@ class Client:
             pipe = self.redis.pipeline(transaction=False)
             for command, args in calls:
                 self.lua.send(pipe, mode, self.prefix, command, self._now_arg(), *args)
-            results = pipe.execute(raise_on_error=False)
+            try:
+                results = pipe.execute(raise_on_error=False)
+            except Exception as exc:
+                if self.retry_for <= 0 or not is_transient(exc) or not all(repeat_safe(c) for c, _ in calls):
+                    raise
+                return [self._call_again(command, tuple(args), exc) for command, args in calls]
             missing = [self.lua.is_missing(r) for r in results if isinstance(r, Exception)]
             if attempt == 0 and any(missing):
                 self.lua._modes[pool_id(self.redis)] = self.lua.load(self.redis)

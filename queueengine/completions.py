@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from queueengine.connection import is_transient
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 
@@ -130,12 +131,13 @@ class Completions:
                 states = self.client.complete_many(pairs)
             except Exception as exc:
                 if not is_transient(exc):
-                    log.warning("could not complete %d jobs", len(pairs), exc_info=True)
+                    warn(log, exc, "could not complete %d jobs", len(pairs))
                     return
                 # Redis is away: keep the results and try again for a while (the leases are no
                 # longer heartbeated; past them, the engine refuses and the jobs are run again)
                 if delay > 16:
-                    log.error("could not complete %d jobs: Redis unreachable", len(pairs), exc_info=True)
+                    log.error("could not complete %d jobs: Redis unreachable for %.0fs (%s); their leases will "
+                              "expire and they will run again", len(pairs), 2 * delay, exc)
                     return
                 log.warning("Redis unreachable while completing %d jobs; retrying in %.1fs", len(pairs), delay)
                 time.sleep(delay)
@@ -144,11 +146,26 @@ class Completions:
             self._report(live, states)
             return
 
-    @staticmethod
-    def _report(batch: list[Item], states: list[str]) -> None:
+    def _report(self, batch: list[Item], states: list[str]) -> None:
         for (rec, _), state in zip(batch, states, strict=False):
-            if state != "complete":
-                log.warning("job %s was not completed: %s (its lease went elsewhere)", rec.job.jid, state)
+            if state == "complete":
+                continue
+            if self._done_by_us(rec.job):
+                log.debug("job %s was already completed by this worker (an earlier send of its completion "
+                          "went through; its reply was lost)", rec.job.jid)
+            else:
+                log.warning("job %s was not completed: %s (it no longer runs under this worker: its lease "
+                            "expired, or it was moved, retried or canceled)", rec.job.jid, state)
 
+    def _done_by_us(self, job: Any) -> bool:
+        """Whether the job's record says this worker completed it (a completion sent twice)."""
+        try:
+            stored = self.client.jobs[job.jid]
+        except Exception:  # gone (expired), or Redis away again: not known to be ours
+            return False
+        if str(getattr(stored.state, "value", stored.state)) != "complete":
+            return False
+        done = [h for h in stored.history or () if h.get("what") == "done"]
+        return bool(done) and done[-1].get("worker") == getattr(job, "holder", None)
 
 __all__ = ["BATCH", "SOON", "Completions"]

@@ -41,6 +41,8 @@ import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from queueengine.exceptions import InvalidArgument, OutOfMemory
 
@@ -162,9 +164,16 @@ def parse_url(url: str) -> Target:
 def connect(url: str, **kwargs: Any) -> Any:
     """The main client for ``url``: ``redis.Redis``, ``redis.RedisCluster`` or a Sentinel primary.
 
-    ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's.
+    ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's. Unless
+    ``retry`` is given, a dropped connection is not re-sent by redis-py (the engine retries what is
+    safe to repeat itself: :mod:`queueengine.outages`).
     """
     target = parse_url(url)
+    if target.kind != "cluster":
+        # redis-py 8 re-sends any command whose connection dropped (up to 10 times), ones that
+        # are not safe to repeat too (a pop, a complete, a put that moves a job): the engine
+        # retries what is safe itself (Client.retry_for), the workers ride outages out
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
     if target.kind == "server":
         return redis.Redis.from_url(url, **kwargs)
     conn_kwargs: dict[str, Any] = {k: v for k, v in target.options.items() if k in _NUMERIC_OPTIONS}

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from queueengine.outages import warn
+
 log = logging.getLogger("queueengine.worker")
 
 
@@ -68,8 +70,8 @@ class LeaseKeeper:
         self.offset = float(self.client.now()) - time.time()
         try:
             self._pubsub = self._subscribe()
-        except Exception:  # Redis away: the listener thread subscribes when it is back
-            log.warning("could not subscribe to the worker channel yet; the listener will retry", exc_info=True)
+        except Exception as exc:  # Redis away: the listener thread subscribes when it is back
+            warn(log, exc, "could not subscribe to the worker channel yet; the listener will retry")
             self._pubsub = None
         self._keeper_thread = spawn(self._keep, "keeper")
         spawn(self._listen, "listener")
@@ -115,15 +117,15 @@ class LeaseKeeper:
                 next_beat = now + self.beat_interval
                 try:
                     self.client.workers.beat(self.name)
-                except Exception:
-                    log.warning("worker beat failed", exc_info=True)
+                except Exception as exc:
+                    warn(log, exc, "worker beat failed")
             if now >= next_housekeep and self.housekeep_interval:
                 next_housekeep = now + self.housekeep_interval
                 try:
                     done = self.client.housekeep()
                     log.debug("housekeeping: %s", done)
-                except Exception:
-                    log.warning("housekeeping failed", exc_info=True)
+                except Exception as exc:
+                    warn(log, exc, "housekeeping failed")
             with self.lock:
                 due = [h for h in self.held.values() if h.next_beat <= now and not h.aborted]
             for held in due:
@@ -141,8 +143,8 @@ class LeaseKeeper:
         except QueueEngineError as exc:
             self.abort(held.job.jid, f"heartbeat refused: {exc}")
             return
-        except Exception:
-            log.warning("heartbeat of job %s failed; trying again", held.job.jid, exc_info=True)
+        except Exception as exc:
+            warn(log, exc, "heartbeat of job %s failed; trying again", held.job.jid)
             held.next_beat = time.monotonic() + self.tick
             return
         held.next_beat = self.next_beat(held.job)
@@ -164,10 +166,10 @@ class LeaseKeeper:
                     message = pubsub.get_message(timeout=1.0)   # reconnects by itself
                     if message is not None:
                         self.on_message(message[1])
-            except Exception:
+            except Exception as exc:
                 if self.stopped.is_set():
                     return
-                log.warning("worker channel listener failed; reconnecting", exc_info=True)
+                warn(log, exc, "worker channel listener failed; reconnecting")
                 self.stopped.wait(1.0)
             finally:
                 if pubsub is not None:

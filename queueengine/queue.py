@@ -61,7 +61,7 @@ def put_fields(
         1 if unique else 0,
         orjson.dumps(_args.names(throttles, "throttles")).decode() if throttles else "[]",
         1 if reply else 0,
-        _args.backoff(dict(backoff) if backoff is not None else None),
+        _args.backoff(dict(backoff) if isinstance(backoff, Mapping) else backoff),
     ]
 
 
@@ -300,7 +300,7 @@ class Queue:
             repr(_args.number(offset, "offset")), _args.priority(priority),
             orjson.dumps(_args.names(tags, "tags")).decode(), _args.integer(retries, "retries"),
             _args.integer(backlog, "backlog"), orjson.dumps(_args.names(throttles, "throttles")).decode(),
-            _args.backoff(dict(backoff) if backoff is not None else None),
+            _args.backoff(dict(backoff) if isinstance(backoff, Mapping) else backoff),
         )
         return jid
 

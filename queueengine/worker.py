@@ -44,6 +44,7 @@ from queueengine.handlers import (
     resolve,
 )
 from queueengine.heartbeats import Held, LeaseKeeper
+from queueengine.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 
@@ -245,6 +246,7 @@ class Worker(Runner):
         max_wait = self._bounded_wait()
         idle_spins = 0
         ready: tuple[list[Any], float | None] | None = None   # what the last wait's pop brought
+        asked = 0   # how many jobs that pop asked for (free may have grown since: prefetch, finished jobs)
         while not self._stopping.is_set():
             with cond:
                 while not self._stopping.is_set():
@@ -264,12 +266,15 @@ class Worker(Runner):
             try:
                 if ready is not None:
                     (jobs, due), ready = ready, None
+                    full = len(jobs) >= asked
                 elif batch:
                     states, jobs, due = client.complete_and_pop(
                         [(rec.job, payload) for rec, payload in batch], queues, free, worker=self.name)
                     self._completions.done(batch, states)
+                    full = len(jobs) >= free
                 else:
                     jobs, due = client.pop_or_due(queues, free, worker=self.name)
+                    full = len(jobs) >= free
             except Exception as exc:
                 if batch:
                     self._completions.failed(batch)
@@ -284,7 +289,7 @@ class Worker(Runner):
                 inline = len(jobs) == 1 and self._inflight == 0 and self._avg_runtime < INLINE_BELOW
                 for job in jobs:
                     self._begin(job, inline)
-                if len(jobs) >= free or (due is not None and due <= 0.01) or self.burst:
+                if full or (due is not None and due <= 0.01) or self.burst:
                     continue  # there may be more right now: pop again as soon as a slot is free
                 if self._completions.queued():
                     continue  # send them with one more pop (it also sees a job put meanwhile)
@@ -311,6 +316,7 @@ class Worker(Runner):
                 with cond:
                     free = self.concurrency + self._prefetch_now() - self._inflight
                 if free > 0:
+                    asked = free
                     ready = client.wait_then_pop(wait_queues, timeout, queues, free, worker=self.name)
                 else:
                     client.wait_for_work(wait_queues, timeout)
@@ -329,8 +335,8 @@ class Worker(Runner):
         for job in jobs:
             try:
                 job.release()
-            except Exception:
-                log.warning("could not hand back job %s; its lease will expire", job.jid, exc_info=True)
+            except Exception as exc:
+                warn(log, exc, "could not hand back job %s; its lease will expire", job.jid)
 
     def _register(self) -> None:
         """Register in the worker registry; while Redis is away (or out of memory) keep trying,
@@ -446,8 +452,8 @@ class Worker(Runner):
         try:
             self.client.workers.deregister(self.name)
             self.client.redis.delete(self._wake_key(self._ctl_queue))
-        except Exception:
-            log.warning("could not deregister worker %s", self.name, exc_info=True)
+        except Exception as exc:
+            warn(log, exc, "could not deregister worker %s", self.name)
         for sig, old in self._old_handlers.items():
             signal.signal(sig, old)
         self._old_handlers.clear()
@@ -464,8 +470,8 @@ class Worker(Runner):
             if started:
                 log.warning("job %s did not finish within %.0fs of shutdown; handed back to %s",
                             job.jid, self.shutdown_timeout, job.queue_name)
-        except Exception:
-            log.warning("could not hand back job %s; its lease will expire", job.jid, exc_info=True)
+        except Exception as exc:
+            warn(log, exc, "could not hand back job %s; its lease will expire", job.jid)
 
 
 __all__ = ["JobAborted", "Worker", "checkpoint", "current_job"]

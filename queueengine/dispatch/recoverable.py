@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from queueengine.client import Client as EngineClient
-from queueengine.exceptions import QueueEngineError
 
 from .base import RawJob
 from .redisbase import claim_mode, connect
@@ -35,26 +34,13 @@ SWEEP_BATCH = 1000
 
 def sweep(engine: EngineClient, older_than: float, queues: Sequence[str] | None = None) -> int:
     """Hand back claims older than ``older_than`` seconds in ``queues`` (default: every queue
-    of the namespace); return how many. Each goes back to its queue with its retries intact."""
+    of the namespace); return how many. Each goes back to its queue with its retries intact.
+    One Lua call (``sweep``) finds and hands back the stale claims, so a claim a live worker
+    took meanwhile is never handed back (at most :data:`SWEEP_BATCH` per queue per call)."""
     names = list(queues) if queues is not None else [q.name for q in engine.queues]
-    now = engine.now()
-    count = 0
-    for name in names:
-        lease = engine.queues[name].heartbeat
-        locks = engine.keys.queue(name, "locks")
-        # live claims (expiry > now) made before now - older_than (expiry < that + lease);
-        # expired ones (handed back, timed out) are already on their way back
-        stale = engine.redis.zrangebyscore(
-            locks, f"({now}", f"({now - older_than + lease}", start=0, num=SWEEP_BATCH)
-        for raw in stale:
-            jid = raw.decode() if isinstance(raw, bytes) else str(raw)
-            try:
-                engine("timeout", jid)
-                count += 1
-            except QueueEngineError as exc:  # finished or handed back meanwhile
-                log.debug("sweep skipped %s: %s", jid, exc)
-        if stale:
-            wake(engine, name)
+    if not names:
+        return 0
+    count = int(engine("sweep", float(older_than), SWEEP_BATCH, *names))
     if count:
         log.info("sweep handed back %d claim(s) older than %gs", count, older_than)
     return count
@@ -88,7 +74,7 @@ class RecoverableWorkerBackend(ReliableWorkerBackend):
         self._last_sweep = 0.0
         self.tick_interval = min(1.0, self.sweep_interval)
 
-    def start(self) -> None:
+    def _start(self) -> None:
         """Connect, check the mode, make the queues' claims non-expiring, register."""
         conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "recoverable")

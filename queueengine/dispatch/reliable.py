@@ -24,6 +24,7 @@ import orjson
 from queueengine._direct import Direct
 from queueengine.client import Client as EngineClient
 from queueengine.exceptions import QueueEngineError
+from queueengine.outages import call_retrying, outage_retry
 
 from .base import GroupCommit, Outcome, RawJob
 from .redisbase import ModeKeys, ReplyListener, claim_mode, connect
@@ -37,6 +38,9 @@ PREFETCH = 16
 """Jobs a worker leases ahead of its free slots while its handlers are short (see FAST)."""
 FAST = 0.002
 """Handlers this short on average (seconds between fetches) make a worker prefetch."""
+
+OUTCOME_RETRY_FOR = 30.0
+"""Seconds the deferred completions of a stopping worker are retried while Redis is away."""
 
 KLASS = "queueengine.dispatch.Job"
 """The klass of jobs submitted through the delivery modes (they are run by dispatch workers)."""
@@ -179,7 +183,10 @@ class ReliableWorkerBackend:
         return self._engine
 
     def start(self) -> None:
-        """Connect, check the mode, register the worker."""
+        """Connect, check the mode, register the worker (riding out an outage that begins meanwhile)."""
+        call_retrying(outage_retry(OUTCOME_RETRY_FOR), self._start)
+
+    def _start(self) -> None:
         conn = connect(self.uri, self.keys.namespace)
         claim_mode(conn, self.keys, "reliable")
         self._engine = EngineClient(conn, namespace=self.keys.namespace, worker_name=self.name)
@@ -260,8 +267,12 @@ class ReliableWorkerBackend:
         if not self._deferred:
             return self.engine.pop_from(self.queues, count)
         items, self._deferred = self._deferred, []
-        states, jobs, _ = self.engine.complete_and_pop([(raw.token, value) for raw, _, value in items],
-                                                      self.queues, count)
+        try:
+            states, jobs, _ = self.engine.complete_and_pop([(raw.token, value) for raw, _, value in items],
+                                                          self.queues, count)
+        except Exception:
+            self._deferred[:0] = items   # not sent (Redis away): they go with the next fetch
+            raise
         for (raw, _, _), state in zip(items, states, strict=True):
             if state != "complete":
                 log.info("job %s could not be completed: %s", raw.id, state)
@@ -282,7 +293,8 @@ class ReliableWorkerBackend:
         if not self._deferred:
             return
         items, self._deferred = self._deferred, []
-        results = self.engine.complete_many([(raw.token, value) for raw, _, value in items])
+        pairs = [(raw.token, value) for raw, _, value in items]
+        results = call_retrying(outage_retry(OUTCOME_RETRY_FOR), lambda: self.engine.complete_many(pairs))
         for (raw, _, _), state in zip(items, results, strict=True):
             if state != "complete":
                 log.info("job %s could not be completed: %s", raw.id, state)

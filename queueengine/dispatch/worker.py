@@ -17,8 +17,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from queueengine.connection import is_transient
+from queueengine.outages import call_retrying, outage_retry, warn
+
 from .base import RawJob, WorkerBackend, _Timers, encode_result, log, new_id
 from .errors import InvalidArgument
+
+OUTCOME_RETRY_FOR = 30.0
+"""Seconds a worker keeps trying to store an outcome while Redis is unreachable."""
 
 
 class Job:
@@ -118,6 +124,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers = _Timers(f"qe-worker-{self.id[:8]}")
         self.processed = 0
+        self._outcome_retry = outage_retry(OUTCOME_RETRY_FOR)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Worker:
@@ -216,7 +223,7 @@ class Worker:
             except Exception as exc:
                 if self._stopping.is_set():
                     break
-                log.warning("fetch failed (%s); retrying in %.1fs", exc, backoff)
+                log.warning("fetch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
@@ -237,8 +244,8 @@ class Worker:
                 running = [job._raw for job in self._running.values()]
             try:
                 self._backend.tick(running)
-            except Exception:
-                log.warning("periodic duties failed", exc_info=True)
+            except Exception as exc:
+                warn(log, exc, "periodic duties failed")
 
     def _dispatch(self, job: Job) -> None:
         if self.timeout is not None:
@@ -298,11 +305,25 @@ class Worker:
             self.processed += 1
             self._cond.notify_all()
         defer = threading.get_ident() == self._fetch_ident and not self._stopping.is_set()
-        try:
-            self._backend.finish(job._raw, ok, value, defer)
-        except Exception:
-            log.exception("could not record the outcome of job %s", job.id)
+        self._record(job, ok, value, defer)
         return True
+
+    def _record(self, job: Job, ok: bool, value: Any, defer: bool) -> None:
+        """Store the outcome; while Redis is away (a restart, a failover) keep trying for up to
+        ``OUTCOME_RETRY_FOR`` seconds (the job's lease, if any, is not heartbeated meanwhile:
+        past it the engine refuses the outcome and the job runs again elsewhere)."""
+        def note(exc: Exception) -> None:
+            log.warning("Redis unreachable while recording the outcome of job %s (%s: %s); retrying",
+                        job.id, type(exc).__name__, exc)
+
+        try:
+            call_retrying(self._outcome_retry, lambda: self._backend.finish(job._raw, ok, value, defer), note)
+        except Exception as exc:
+            if is_transient(exc):
+                log.error("could not record the outcome of job %s: Redis unreachable for %gs (%s)", job.id,
+                          OUTCOME_RETRY_FOR, exc)
+            else:
+                log.error("could not record the outcome of job %s", job.id, exc_info=exc)
 
     def _hand_back(self, job: Job) -> None:
         with self._cond:
@@ -313,8 +334,8 @@ class Worker:
             self._cond.notify_all()
         try:
             self._backend.hand_back(job._raw)
-        except Exception:
-            log.exception("could not hand back job %s", job.id)
+        except Exception as exc:
+            warn(log, exc, "could not hand back job %s", job.id)
 
 
 async def _as_coroutine(awaitable: Any) -> Any:

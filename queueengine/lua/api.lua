@@ -25,6 +25,7 @@ QE.api = {
   ['heartbeat'] = function(a) return QE.cmd_heartbeat(a[3], a[4], a[5]) end,
   ['release'] = function(a) return QE.cmd_release(a[3], a[4]) end,
   ['timeout'] = function(a) return QE.cmd_timeout(rest(a, 3)) end,
+  ['sweep'] = function(a) return QE.cmd_sweep(a) end,
   ['cancel'] = function(a) return QE.cmd_cancel(rest(a, 3)) end,
   ['depends'] = function(a) return QE.cmd_depends(a[3], a[4], rest(a, 5)) end,
   ['priority'] = function(a) return QE.cmd_priority(a[3], a[4]) end,

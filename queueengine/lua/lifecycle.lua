@@ -242,6 +242,18 @@ function QE.cmd_release(jid, worker)
   return 'waiting'
 end
 
+-- expire_lease(jid, queue, worker, reason): end a running job's lease now (its next pop
+-- reclaims it, with no retry spent and no grace); tells its worker and wakes idle workers.
+local function expire_lease(jid, queue, worker, reason)
+  redis.call('ZADD', QE.kq(queue, 'locks'), QE.nows, jid)
+  if worker ~= '' then redis.call('ZADD', QE.kw(worker), QE.nows, jid) end
+  redis.call('HSET', QE.kj(jid), 'expires', QE.nows, 'grace', '1', 'timedout', '1')
+  QE.history(jid, 'timed-out', {worker = worker, by = reason})
+  local ev = QE.event('lock_lost', jid, queue, {worker = worker, reason = reason})
+  QE.to_worker(worker, ev)
+  QE.wake(queue)   -- an idle worker reclaims it now, not at its next timed look
+end
+
 -- timeout(jid...) -> 'OK': expire the leases now; the next pop reclaims them (without
 -- spending a retry and without a grace period).
 function QE.cmd_timeout(jids)
@@ -255,14 +267,34 @@ function QE.cmd_timeout(jids)
     jobs[i] = j
   end
   for i, jid in ipairs(jids) do
-    local j = jobs[i]
-    redis.call('ZADD', QE.kq(j.queue, 'locks'), QE.nows, jid)
-    if j.worker ~= '' then redis.call('ZADD', QE.kw(j.worker), QE.nows, jid) end
-    redis.call('HSET', QE.kj(jid), 'expires', QE.nows, 'grace', '1', 'timedout', '1')
-    QE.history(jid, 'timed-out', {worker = j.worker})
-    local ev = QE.event('lock_lost', jid, j.queue, {worker = j.worker, reason = 'timeout'})
-    QE.to_worker(j.worker, ev)
-    QE.wake(j.queue)   -- an idle worker reclaims it now, not at its next timed look
+    expire_lease(jid, jobs[i].queue, jobs[i].worker, 'timeout')
   end
   return 'OK'
+end
+
+-- sweep(older_than, limit, queue...) -> count of leases expired: the recoverable mode's
+-- hand-back of claims whose worker died. In each queue, every live lease taken at least
+-- older_than seconds ago (the job's claim time) is expired as timeout does, at most limit per
+-- queue. Candidates are found and checked in this one call, so a claim another worker took
+-- since a caller last looked is never handed back.
+function QE.cmd_sweep(a)
+  local older = QE.number(a[3], 'older_than', 0)
+  local limit = QE.integer(a[4], 'limit', 1, 100000)
+  if #a < 5 then QE.raise('InvalidArgument', 'at least one queue is required') end
+  for i = 5, #a do QE.name(a[i], 'queue') end
+  local cutoff = QE.now - older
+  local count = 0
+  for i = 5, #a do
+    local queue = a[i]
+    -- a lease's score is its claim time plus the queue's lease length
+    local upto = '(' .. QE.fnum(cutoff + QE.heartbeat_for(queue))
+    for _, jid in ipairs(redis.call('ZRANGEBYSCORE', QE.kq(queue, 'locks'), '(' .. QE.nows, upto, 'LIMIT', 0, limit)) do
+      local row = redis.call('HMGET', QE.kj(jid), 'state', 'queue', 'worker', 'time')
+      if row[1] == 'running' and row[2] == queue and (tonumber(row[4]) or QE.now) <= cutoff then
+        expire_lease(jid, queue, row[3] or '', 'sweep')
+        count = count + 1
+      end
+    end
+  end
+  return count
 end
