@@ -116,6 +116,7 @@ class Worker:
         self._backend = backend
         self._cond = threading.Condition()
         self._running: dict[str, Job] = {}
+        self._recording = 0  # outcomes being stored: stop() waits for them before it disconnects
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,7 +185,7 @@ class Worker:
             thread.join(0.05)
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._running and (left := deadline - time.monotonic()) > 0:
+            while (self._running or self._recording) and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
             leftovers = list(self._running.values())
         for job in leftovers:
@@ -303,9 +304,15 @@ class Worker:
             job._state = state
             self._running.pop(job.id, None)
             self.processed += 1
+            self._recording += 1
             self._cond.notify_all()
         defer = threading.get_ident() == self._fetch_ident and not self._stopping.is_set()
-        self._record(job, ok, value, defer)
+        try:
+            self._record(job, ok, value, defer)
+        finally:
+            with self._cond:
+                self._recording -= 1
+                self._cond.notify_all()
         return True
 
     def _record(self, job: Job, ok: bool, value: Any, defer: bool) -> None:

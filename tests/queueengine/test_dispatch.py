@@ -685,3 +685,34 @@ def test_the_documented_tour_runs(path: str, heading: str, redis_url: str, redis
     assert found["worker"].in_flight == 0 and found["client"].pending == 0
     if path == "README.md":
         assert capsys.readouterr().out.strip() == "Job result was 579"
+
+
+def test_stop_waits_for_an_outcome_being_recorded(pair: Pair) -> None:
+    """A job whose handler has returned but whose outcome is still on its way to the backend is
+    not in flight any more, yet stop() must not disconnect under it (it did: the outcome then
+    failed on a closed connection, 'Bad file descriptor', and the client's future never
+    resolved). stop() returns only after the outcome is stored, and the future gets it."""
+    client = pair.client()
+    worker = pair.worker(lambda job: job.data["n"] + 1, start=False, max_concurrent_jobs=2)  # a pool thread
+    real_finish = worker._backend.finish
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def gated_finish(*args: Any) -> None:
+        entered.set()
+        assert release.wait(60)
+        real_finish(*args)
+        order.append("recorded")
+
+    worker._backend.finish = gated_finish
+    worker.start()
+    future = client.submit(n=41)
+    assert entered.wait(20)
+    stopper = threading.Thread(target=lambda: (worker.stop(timeout=60), order.append("stopped")))
+    stopper.start()
+    stopper.join(1.0)
+    assert stopper.is_alive()          # waiting for the outcome, not disconnecting under it
+    release.set()
+    stopper.join(60)
+    assert order == ["recorded", "stopped"]
+    assert future.result(20) == 42
