@@ -15,7 +15,7 @@ help:
 	@echo "make manage ARGS=\"qe_stats\"   a manage.py command against the Redis of 'make run'"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
-	@echo "make soak       200,000 jobs per durable mode under chaos (worker kills, Redis pauses, restarts, failovers)"
+	@echo "make soak       200,000 jobs per mode (engine, reliable, recoverable, simple) under chaos (worker and Redis kills, pauses, failovers)"
 
 venv:
 	@bash scripts/make_venv.sh $(VENV) "$(PYTHON)" requirements.txt
