@@ -225,3 +225,14 @@ async def async_flaky(job: Any) -> str:
     if n < 2:
         raise ValueError(f"not yet ({n})")
     return f"async ok after {n}"
+
+
+def blpop(conn: redis.Redis, name: str, timeout: float = 20) -> str:
+    """The next item of list ``name``, waiting up to ``timeout`` s (in BLPOPs of 2 s, so a slow
+    machine never trips the connection's 5 s socket timeout)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        got = conn.blpop([name], timeout=max(0.1, min(2.0, left)))
+        if got is not None:
+            return got[1].decode()
+    raise AssertionError(f"nothing arrived on {name} within {timeout}s")

@@ -16,6 +16,7 @@ from queueengine import Client, JobFailed
 from queueengine.handlers import constant, exponential, import_path, linear, resolve, retry
 from queueengine.worker import Worker
 from tests import jobfixtures
+from tests.jobfixtures import blpop
 
 NS = "wt"
 
@@ -60,15 +61,6 @@ def key() -> str:
     return f"t:{uuid.uuid4().hex}"
 
 
-def blpop(conn: redis.Redis, name: str, timeout: float = 10) -> str:
-    """The next item of list ``name``, waiting up to ``timeout`` s (in BLPOPs of 2 s, so a slow
-    machine never trips the connection's 5 s socket timeout)."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        got = conn.blpop([name], timeout=max(0.1, min(2.0, left)))
-        if got is not None:
-            return got[1].decode()
-    raise AssertionError(f"nothing arrived on {name} within {timeout}s")
 
 
 def burst(client: Client, queues: list[str], **options: Any) -> Worker:

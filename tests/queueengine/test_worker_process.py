@@ -20,6 +20,7 @@ import redis
 
 from queueengine import Client
 from queueengine.worker import Worker
+from tests.jobfixtures import blpop
 
 NS = "wp"
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,15 +97,6 @@ def key() -> str:
     return f"t:{uuid.uuid4().hex}"
 
 
-def blpop(conn: redis.Redis, name: str, timeout: float = 20) -> str:
-    """The next item of list ``name``, waiting up to ``timeout`` s (in BLPOPs of 2 s, so a slow
-    start never trips the connection's 5 s socket timeout)."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        got = conn.blpop([name], timeout=max(0.1, min(2.0, left)))
-        if got is not None:
-            return got[1].decode()
-    raise AssertionError(f"nothing arrived on {name} within {timeout}s")
 
 
 def test_sigterm_finishes_in_flight_jobs_then_exits_0(client: Client, redis_conn: redis.Redis,
