@@ -107,7 +107,7 @@ class Supervisor:
 
     def _drain(self) -> int:
         """After a signal: wait for children, SIGKILL them after the timeout (or at once on a second signal)."""
-        first = len(self._signals)
+        first = 1  # the signal that ended supervision; a second may already have come meanwhile
         deadline = time.monotonic() + self.shutdown_timeout + self.kill_margin
         worst = 0
         while self.children:

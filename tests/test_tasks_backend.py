@@ -348,7 +348,7 @@ BAD_OPTIONS = [
     ({"TAGS": "x"}, "queueengine.E023"),
     ({"TRACK": "yes"}, "queueengine.E025"),
     ({"URL": "http://x"}, "queueengine.E021"),
-    ({"NAMESPACE": "a b"}, "queueengine.E022"),
+    ({"NAMESPACE": "a{b}"}, "queueengine.E022"),
     ({"RETRYS": 3}, "queueengine.W020"),
 ]
 

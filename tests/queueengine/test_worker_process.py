@@ -229,6 +229,9 @@ def test_every_command_help_runs_from_manage_py(spawn: Callable[..., Proc]) -> N
 
 def test_supervisor_second_signal_exits_at_once(client: Client, redis_conn: redis.Redis,
                                                spawn: Callable[..., Proc]) -> None:
+    """The second signal kills the children at once, also when it reaches the supervisor before
+    its first child has exited (it used to be taken for the first one then, and the supervisor
+    waited the whole shutdown timeout: seen under load, when the idle child logs first)."""
     started, release = key(), key()
     jid = client.queues["q"].put("tests.jobfixtures.signal_and_wait", {"started": started, "release": release})
     proc = spawn("qe_worker", "-q", "q", "--processes", "2", "--name", "sup2")
