@@ -99,9 +99,11 @@ class Chaos(threading.Thread):
                     self.report.kills += 1
                 if tick % 2 == 0:
                     fault = FAULTS[(tick // 2 - 1) % len(FAULTS)]
+                    at = time.time()
                     try:
                         self.fault(fault)
                         self.report.faults[fault] += 1
+                        self.report.fault_log.append((at, fault))
                     except Exception as exc:  # noqa: BLE001 - reported, the run goes on
                         self.errors.append(f"{fault}: {exc!r}")
 
@@ -120,6 +122,13 @@ class Chaos(threading.Thread):
         """End the loop (after the fault in progress, if any)."""
         self.stopping.set()
         self.join(60)
+
+
+def faults_between(log: list[tuple[float, str]], since: float, until: float | None = None) -> list[dict[str, Any]]:
+    """The Redis faults of ``log`` (wall time, kind) that began at or after ``since`` (and before
+    ``until``): ``{"kind", "at"}``, ``at`` in seconds after ``since``."""
+    return [{"kind": kind, "at": round(at - since, 2)} for at, kind in log
+            if at >= since and (until is None or at < until)]
 
 
 def crash_primary(pair: Any, timeout: float = 120.0) -> None:

@@ -11,7 +11,7 @@ workers are documented; they are counted, not hidden). By default the modes run 
 other, each on a fresh Redis, so each has the machine.
 
 Everything runs on loopback in a temporary directory: a primary, its replica and a Sentinel
-(``queueengine.localcluster.LocalSentinel``, AOF on, ``appendfsync everysec``), ``--workers`` worker
+(``queueengine.localcluster.LocalSentinel``, AOF on, ``--appendfsync everysec`` or ``always``), ``--workers`` worker
 processes per mode, and a producer putting jobs at ``--rate`` jobs/s, in turn through ``put`` (one
 by one, client-chosen jids), ``put_many`` (batches) and the delivery modes' ``submit`` (the engine
 mode has no submit; simple has only submit). Every ``--chaos-every`` seconds a random worker is
@@ -26,7 +26,8 @@ with the worker's pid. At the end, for every job: complete, or failed with a rea
 neither (simple: never run). A **duplicate** (a job run more than once) is expected only when every
 run but one was made by a worker that was SIGKILLed (or the producer had to submit it again after an
 error); any other duplicate fails the run. Then completed jobs are expired by retention and Redis
-memory is compared with the baseline. Exit status 1 if a promise broke.
+memory is compared with the baseline. Each lost job is reported with the Redis faults that began
+between its put and the end (``lost_jobs`` in the JSON). Exit status 1 if a promise broke.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.chaos import FAULTS, Chaos, Workers
+from bench.chaos import FAULTS, Chaos, Workers, faults_between
 
 QUEUE = "soak"
 MODES = ("engine", "reliable", "recoverable", "simple")
+APPENDFSYNC = ("everysec", "always")
+LOST_DETAILS = 50
+"""Lost jobs named one by one in a mode's report (the count has them all)."""
 KLASS_ENGINE = "bench.soak.handle"
 SIMPLE_HELD = 16
 """Jobs a simple-mode worker may hold beyond its slots (its prefetch): lost when it is killed."""
@@ -102,6 +106,7 @@ class Config:
     trickle: int = 1000
     idle_drain_limit: float = 2.5
     seed: int = 1
+    appendfsync: str = "everysec"
 
 
 @dataclass
@@ -127,6 +132,7 @@ class ModeReport:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    lost_jobs: list[dict[str, Any]] = field(default_factory=list)   # each: key, jids, runs, faults since its put
 
     @property
     def ok(self) -> bool:
@@ -152,6 +158,9 @@ class Report:
     timed_out: bool = False
     idle_stalled: bool = False
     chaos_errors: list[str] = field(default_factory=list)
+    appendfsync: str = ""   # as the primary reported it (CONFIG GET) at the start
+    started_at: float = 0.0
+    fault_log: list[tuple[float, str]] = field(default_factory=list)   # (wall time, kind) of each Redis fault
 
     @property
     def memory_back(self) -> bool:
@@ -291,8 +300,10 @@ def read_runs(runs_dir: Path) -> dict[str, list[int]]:
     return runs
 
 
-def verify(prod: Producer, runs: dict[str, list[int]], killed: set[int]) -> ModeReport:
-    """Check every job of one mode (see the module docstring)."""
+def verify(prod: Producer, runs: dict[str, list[int]], killed: set[int],
+           fault_log: list[tuple[float, str]] | None = None) -> ModeReport:
+    """Check every job of one mode (see the module docstring); name each lost job with the Redis
+    faults of ``fault_log`` since its put."""
     rep = ModeReport(prod.mode, jobs=len(prod.jids), by_api=dict(prod.by_api), kills=len(killed))
     engine = prod.engine
     completed_at = {} if prod.mode == "simple" else {
@@ -322,6 +333,11 @@ def verify(prod: Producer, runs: dict[str, list[int]], killed: set[int]) -> Mode
                     rep.failed_without_reason += 1
             else:
                 rep.lost += 1
+                if len(rep.lost_jobs) < LOST_DETAILS:
+                    rep.lost_jobs.append({
+                        "key": key, "jids": prod.jids[key], "state": row[0].decode() if row and row[0] else None,
+                        "runs": [{"pid": pid, "killed": pid in killed} for pid in pids],
+                        "faults_since_put": faults_between(fault_log or [], prod.put_at[key])})
             if len(pids) > 1:
                 rep.duplicates += 1
                 if sum(1 for pid in pids if pid not in killed) <= 1:
@@ -427,15 +443,17 @@ def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report
     """One soak run; returns its report (``report.ok`` says whether every promise held)."""
     from queueengine.localcluster import LocalSentinel
 
+    if cfg.appendfsync not in APPENDFSYNC:
+        raise ValueError(f"appendfsync: {cfg.appendfsync!r}; choose from {', '.join(APPENDFSYNC)}")
     say = progress or (lambda *_: None)
-    report = Report(config=asdict(cfg))
+    report = Report(config=asdict(cfg), started_at=time.time())
     began = time.monotonic()
     deadline = began + cfg.max_seconds
     base = Path(workdir or tempfile.mkdtemp(prefix="qe-soak-"))
     runs_dir, log_dir = base / "runs", base / "logs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    pair = LocalSentinel(base / "redis", appendonly=True)
+    pair = LocalSentinel(base / "redis", appendonly=True, extra_args=("--appendfsync", cfg.appendfsync))
     url = pair.start()
     fleets: list[Workers] = []
     chaos: Chaos | None = None
@@ -446,6 +464,7 @@ def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report
             _configure(producers[-1], cfg)
         first = producers[0].engine
         report.redis_version = str(first.redis.info("server")["redis_version"])
+        report.appendfsync = str(first.redis.config_get("appendfsync")["appendfsync"])
         report.memory_baseline = used_memory(first)
         for mode in cfg.modes:
             fleet = Workers(url, mode, f"soak-{mode}", cfg.workers, cfg.concurrency, runs_dir, log_dir, cfg.lease)
@@ -467,7 +486,7 @@ def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report
             fleet.stop()
         runs = read_runs(runs_dir)
         for prod, fleet in zip(producers, fleets, strict=True):
-            rep = verify(prod, runs, fleet.killed)
+            rep = verify(prod, runs, fleet.killed, report.fault_log)
             rep.drain_s = round(drained.get(prod.mode, -1.0), 2)
             rep.idle_drain_s = round(idle.get(prod.mode, -1.0), 2)
             report.idle_stalled |= not 0 <= rep.idle_drain_s <= cfg.idle_drain_limit
@@ -534,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-every", type=float, default=d.chaos_every, help="seconds between chaos ticks")
     parser.add_argument("--max-seconds", type=float, default=d.max_seconds, help="give up after this long")
     parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--appendfsync", choices=APPENDFSYNC, default=d.appendfsync,
+                        help="AOF fsync policy of every Redis server the soak starts (default %(default)s)")
     parser.add_argument("--together", action="store_true", help="run the modes side by side on one Redis")
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
@@ -542,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--modes: unknown {sorted(unknown)}; choose from {','.join(MODES)}")
     cfg = Config(jobs=args.jobs, modes=modes, workers=args.workers, concurrency=args.concurrency, rate=args.rate,
                  job_ms=args.job_ms, lease=args.lease, chaos_every=args.chaos_every, max_seconds=args.max_seconds,
-                 seed=args.seed)
+                 seed=args.seed, appendfsync=args.appendfsync)
 
     def say(msg: str) -> None:
         print(f"[soak] {msg}", flush=True)
@@ -552,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         reports = [run(replace(cfg, modes=(mode,)), progress=say) for mode in cfg.modes]
     print(table(reports))
+    for m in (m for r in reports for m in r.modes):
+        for lost in m.lost_jobs:
+            print(f"lost ({m.mode}): {json.dumps(lost)}")
     if args.json:
         Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
     ok = all(r.ok for r in reports)
