@@ -182,10 +182,11 @@ class EmbeddedRedis:
         try:
             # no retries: SHUTDOWN closes the connection, and redis-py would otherwise back off
             # and reconnect to the dying server for seconds
-            conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+            conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
             conn.shutdown(nosave=not self.appendonly)
-        except (redis.exceptions.ConnectionError, redis.exceptions.ResponseError, OSError):
-            pass
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ResponseError,
+                OSError):
+            pass  # gone already, or slow to save on a loaded machine: the wait below decides
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
