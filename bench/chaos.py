@@ -134,7 +134,7 @@ def faults_between(log: list[tuple[float, str]], since: float, until: float | No
 def crash_primary(pair: Any, timeout: float = 120.0) -> None:
     """SIGKILL the primary of a ``LocalSentinel`` and start it again on its AOF as the primary;
     wait until the replica is linked again."""
-    from queueengine.localcluster import _without_replicaof
+    from queueengine.devtools.localcluster import _without_replicaof
 
     primary = pair.primary()
     primary.extra_args = _without_replicaof(primary.extra_args)
@@ -144,7 +144,7 @@ def crash_primary(pair: Any, timeout: float = 120.0) -> None:
 
 
 def crash(server: Any) -> None:
-    """SIGKILL a ``queueengine.embedded.EmbeddedRedis`` (no SHUTDOWN, no save: a crash) and reap
+    """SIGKILL a ``queueengine.devtools.embedded.EmbeddedRedis`` (no SHUTDOWN, no save: a crash) and reap
     it; ``server.start()`` then restarts it on its port and data directory (its AOF)."""
     proc, server.process = server.process, None
     if proc is None or proc.poll() is not None:

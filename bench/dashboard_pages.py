@@ -104,7 +104,7 @@ def main() -> int:
     server = None
     url = args.url
     if url is None:
-        from queueengine.embedded import EmbeddedRedis
+        from queueengine.devtools.embedded import EmbeddedRedis
 
         server = EmbeddedRedis(tempfile.mkdtemp(prefix="qe-bench-redis-"))
         url = server.start()

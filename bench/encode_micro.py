@@ -22,7 +22,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from queueengine import Client, _args  # noqa: E402
-from queueengine.embedded import EmbeddedRedis  # noqa: E402
+from queueengine.devtools.embedded import EmbeddedRedis  # noqa: E402
 
 PAYLOADS = {
     "small {i: 1}": {"i": 1},

@@ -1,7 +1,7 @@
 """Engine micro-benchmark: put, put_many, pop+complete and put->wait against raw Redis.
 
 Usage: python bench/engine_micro.py [--url redis://...] [-n 20000]
-Without --url a private redis-server is started (queueengine.embedded). Prints jobs/s and the
+Without --url a private redis-server is started (queueengine.devtools.embedded). Prints jobs/s and the
 ratio to the raw-Redis baseline of the same shape (LPUSH loop, pipelined LPUSH, RPOP, BRPOP
 ping-pong).
 """
@@ -21,7 +21,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from queueengine import Client  # noqa: E402
-from queueengine.embedded import EmbeddedRedis  # noqa: E402
+from queueengine.devtools.embedded import EmbeddedRedis  # noqa: E402
 
 
 def rate(n: int, fn: Callable[[], None]) -> float:

@@ -32,7 +32,7 @@ def main() -> int:
     django.setup()
     from jobadmin import bulk
     from queueengine import Client
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     server = EmbeddedRedis(tempfile.mkdtemp(prefix="qe-bench-redis-"))
     client = Client.from_url(server.start(), namespace="ops")

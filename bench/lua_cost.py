@@ -21,7 +21,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from queueengine import Client  # noqa: E402
-from queueengine.embedded import EmbeddedRedis  # noqa: E402
+from queueengine.devtools.embedded import EmbeddedRedis  # noqa: E402
 
 KLASS = "systems.jobs.qe_noop"
 

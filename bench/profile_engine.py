@@ -63,7 +63,7 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
 
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     report: list[str] = []
     with tempfile.TemporaryDirectory(prefix="qe-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:

@@ -2,7 +2,7 @@
 
     python bench/run.py [--quick] [--only rq,huey] [--out docs/] [--no-growth]
 
-Starts ONE private redis-server on a free loopback port (queueengine.embedded.EmbeddedRedis),
+Starts ONE private redis-server on a free loopback port (queueengine.devtools.embedded.EmbeddedRedis),
 then runs every workload for every system in turn, each in a subprocess with that system's own
 environment (bench/.venv-peers, bench/.venv-arq; see bench/setup.sh), collects the JSON results,
 prints the tables and writes ``<out>/benchmarks.md``, ``<out>/bench-throughput.png`` and
@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         ENGINE_SRC, sha = engine_snapshot(args.engine_rev, logdir / "src")
         log(f"queueengine from {args.engine_rev} ({sha}), extracted to {ENGINE_SRC.relative_to(ROOT)}")
 
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     started = time.monotonic()
     server = EmbeddedRedis(logdir / "redis")

@@ -11,7 +11,7 @@ workers are documented; they are counted, not hidden). By default the modes run 
 other, each on a fresh Redis, so each has the machine.
 
 Everything runs on loopback in a temporary directory: a primary, its replica and a Sentinel
-(``queueengine.localcluster.LocalSentinel``, AOF on, ``--appendfsync everysec`` or ``always``), ``--workers`` worker
+(``queueengine.devtools.localcluster.LocalSentinel``, AOF on, ``--appendfsync everysec`` or ``always``), ``--workers`` worker
 processes per mode, and a producer putting jobs at ``--rate`` jobs/s, in turn through ``put`` (one
 by one, client-chosen jids), ``put_many`` (batches) and the delivery modes' ``submit`` (the engine
 mode has no submit; simple has only submit). Every ``--chaos-every`` seconds a random worker is
@@ -184,7 +184,7 @@ class Report:
 
 def _retrying(fn: Any, *args: Any, deadline: float) -> Any:
     """``fn(*args)``, retried while Redis is away past the engine's own retry, until ``deadline``."""
-    from queueengine.connection import is_transient
+    from queueengine.store.connection import is_transient
 
     delay = 0.05
     while True:
@@ -276,7 +276,7 @@ class Producer:
     def pending(self, deadline: float) -> int:
         """Jobs not yet finished that may still be (simple: payloads still queued)."""
         if self.mode == "simple":
-            from queueengine.dispatch.redisbase import ModeKeys
+            from queueengine.store.keys import ModeKeys
 
             return int(_retrying(self.engine.redis.llen, ModeKeys(self.engine.namespace).simple(QUEUE),
                                  deadline=deadline))
@@ -441,7 +441,7 @@ def _configure(prod: Producer, cfg: Config) -> None:
 
 def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report:
     """One soak run; returns its report (``report.ok`` says whether every promise held)."""
-    from queueengine.localcluster import LocalSentinel
+    from queueengine.devtools.localcluster import LocalSentinel
 
     if cfg.appendfsync not in APPENDFSYNC:
         raise ValueError(f"appendfsync: {cfg.appendfsync!r}; choose from {', '.join(APPENDFSYNC)}")

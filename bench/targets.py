@@ -12,7 +12,7 @@ from typing import Any
 LIMITS_OURS = {
     "put": "one FCALL per job: Redis runs ~8 commands of Lua (record, work set, sequence, event, wake "
            "token, bounds check) where the floor runs one LPUSH; the call skips redis-py's per-command "
-           "layers (queueengine/_direct.py), which is what keeps it near the floor.",
+           "layers (queueengine/store/direct.py), which is what keeps it near the floor.",
     "batch": "a batch of 1,000 jobs sharing their options is one Lua call (put_batch: the options once, "
              "then jid and data per job); Redis still writes one record and publishes one event per job "
              "(about 13 µs of Lua per job), on the same 2 cores as the producer.",

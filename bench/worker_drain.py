@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from queueengine import Client  # noqa: E402
-from queueengine.embedded import EmbeddedRedis  # noqa: E402
+from queueengine.devtools.embedded import EmbeddedRedis  # noqa: E402
 from queueengine.worker import Worker  # noqa: E402
 
 KLASS = "bench.worker_drain.noop"

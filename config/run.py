@@ -34,7 +34,7 @@ def say(message: str) -> None:
 def check_reachable(url: str) -> str | None:
     """Return None when Redis at ``url`` answers PING, else the reason it does not."""
     try:
-        from queueengine.connection import connect
+        from queueengine.store.connection import connect
 
         conn = connect(url, socket_connect_timeout=2, socket_timeout=2)  # redis://, redis+cluster://, redis+sentinel://
         conn.ping()
@@ -55,7 +55,7 @@ def resolve_redis() -> tuple[str, object | None]:
             sys.exit(1)
         say(f"using Redis at {url}")
         return url, None
-    from queueengine.embedded import EmbeddedRedis, free_port
+    from queueengine.devtools.embedded import EmbeddedRedis, free_port
 
     redis_dir = DATA_DIR / "redis"
     port_file = redis_dir / "port"

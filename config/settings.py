@@ -124,7 +124,7 @@ if os.environ.get("QE_REQUIRE_VIEW_PERMISSION"):
 # channels_redis speaks plain Redis and Sentinel, not Cluster: with a cluster REDIS_URL set
 # CHANNELS_REDIS_URL to a plain Redis for the layer (one daphne process may use CHANNEL_LAYER=memory).
 def _channel_hosts(url: str) -> list[object]:
-    from queueengine.connection import parse_url
+    from queueengine.store.connection import parse_url
 
     target = parse_url(url)
     if target.kind == "sentinel":

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queueengine import Client, InvalidArgument, JobNotFound, QueueEngineError, WrongState
-from queueengine import _args as engine_args
 from queueengine.job import Job
 from queueengine.queue import put_fields
+from queueengine.store import args as engine_args
 
 MAX_JIDS = 500
 """Most jids one request may act on (bulk selections are pages; groups run in chunks)."""

@@ -21,7 +21,7 @@ import orjson
 
 from jobadmin import actions
 from queueengine import Client, InvalidArgument
-from queueengine import _args as engine_args
+from queueengine.store import args as engine_args
 
 log = logging.getLogger(__name__)
 

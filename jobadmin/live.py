@@ -212,7 +212,7 @@ class Bridge:
         """Read the namespace's events. The subscriber resubscribes by itself after a restart or
         failover; every gap it reports refreshes every watched topic (pages catch up)."""
         from queueengine.events import Event
-        from queueengine.pubsub import AsyncSubscriber
+        from queueengine.store.pubsub import AsyncSubscriber
 
         backoff = 0.1
         while True:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobadmin import charts, conf, schedules
-from queueengine import Client, options
-from queueengine.views import LIST_KINDS, JobPage, QueueView, WorkerView
+from queueengine import Client
+from queueengine.operator.views import LIST_KINDS, JobPage, QueueView, WorkerView
+from queueengine.store import options
 
 QUEUE_TABS = ("stats", "waiting", "running", "scheduled", "stalled", "depends", "throttled", "recurring")
 JOB_DATA_LIMIT = 512 * 1024
@@ -271,7 +272,7 @@ def failures(client: Client, params: Any) -> dict[str, Any]:
 
 def listing(client: Client, kind: str, name: str, params: Any, filters: dict[str, str] | None = None,
             extra_queues: bool = False) -> dict[str, Any]:
-    """A paginated job list of any kind (see ``queueengine.views.LIST_KINDS``)."""
+    """A paginated job list of any kind (see ``queueengine.operator.views.LIST_KINDS``)."""
     if kind not in LIST_KINDS:
         raise ValueError(f"unknown list {kind!r}")
     page = pager(params)

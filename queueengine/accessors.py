@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from queueengine import _args, options
 from queueengine.exceptions import JobNotFound
 from queueengine.job import Job
 from queueengine.queue import Queue
 from queueengine.recurring import RecurringJob
+from queueengine.store import args as _args
+from queueengine.store import options
 from queueengine.types import (
     JobPayload,
     QueueCounts,
@@ -143,7 +144,7 @@ class Config(MutableMapping[str, Any]):
     """``client.config``: Qless options, dict-like. Values read back JSON-decoded when they
     parse (``"60"`` -> 60), else as strings; defaults appear for unset options.
 
-    Known options (``queueengine.options``) are checked before anything reaches Redis, and
+    Known options (``queueengine.store.options``) are checked before anything reaches Redis, and
     again in Lua: a value of the wrong type or out of range raises InvalidArgument and changes
     nothing. Other names are free-form (str or finite numbers)."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from queueengine.pubsub import AsyncSubscriber, Subscriber
+from queueengine.store.pubsub import AsyncSubscriber, Subscriber
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -82,7 +82,7 @@ class Events:
         return self.client.keys.worker_channel(name)
 
     def subscriber(self, *channels: str) -> Subscriber:
-        """A :class:`~queueengine.pubsub.Subscriber` of engine channels of this namespace (the
+        """A :class:`~queueengine.store.pubsub.Subscriber` of engine channels of this namespace (the
         events channel, worker channels: ``SSUBSCRIBE`` on a Redis >= 7 cluster); it reconnects
         by itself after a restart or failover."""
         return Subscriber(self.client.endpoint, shard_channels=channels)

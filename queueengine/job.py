@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from queueengine import _args
+from queueengine.store import args as _args
 from queueengine.types import Failure, HistoryEntry, JobPayload, JobState
 
 if TYPE_CHECKING:

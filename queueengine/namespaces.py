@@ -31,17 +31,17 @@ from typing import Any, cast
 import redis
 import redis.sentinel
 
-from queueengine import _args
 from queueengine.client import Client
-from queueengine.connection import ClusterEndpoint, connect, endpoint_of
-from queueengine.keys import prefix
 from queueengine.queue import Queue
+from queueengine.store import args as _args
+from queueengine.store.connection import ClusterEndpoint, connect, endpoint_of
+from queueengine.store.keys import prefix
 
 
 class Namespaces:
     """Clients of several namespaces on one connection, and the queue -> namespace routing.
 
-    ``target``: a URL (see :mod:`queueengine.connection`) or a client object (``redis.Redis``,
+    ``target``: a URL (see :mod:`queueengine.store.connection`) or a client object (``redis.Redis``,
     ``RedisCluster``, a Sentinel primary). ``routes``: queue -> namespace; other queues belong to
     ``default``. ``extra``: more namespaces to list (in :meth:`names`) though no route names them.
     """

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, cast, overload
 
 import orjson
 
-from queueengine import _args
 from queueengine.exceptions import InvalidArgument, UnsupportedData
 from queueengine.job import Job
+from queueengine.store import args as _args
 from queueengine.types import QueueCounts, QueueStats
 
 if TYPE_CHECKING:

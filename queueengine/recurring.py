@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from queueengine import _args
 from queueengine.exceptions import InvalidArgument, JobNotFound
+from queueengine.store import args as _args
 from queueengine.types import JobState, RecurringPayload
 
 if TYPE_CHECKING:

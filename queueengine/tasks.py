@@ -35,7 +35,6 @@ import orjson
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from queueengine import _jsondata
 from queueengine.djtasks_compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -51,6 +50,7 @@ from queueengine.djtasks_compat import (
     task_started,
 )
 from queueengine.exceptions import DuplicateJob, QueueEngineError, UnsupportedData
+from queueengine.store import jsondata as _jsondata
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage

@@ -11,7 +11,7 @@ py=$venv/bin/python
 data=${QE_DATA_DIR:-$root/.data}
 if [[ -n ${REDIS_URL:-} ]]; then
   echo "[redis] using REDIS_URL=$REDIS_URL" >&2
-elif url=$("$py" -m queueengine.embedded url "$data/redis" 2>/dev/null); then
+elif url=$("$py" -m queueengine.devtools.embedded url "$data/redis" 2>/dev/null); then
   export REDIS_URL=$url
   echo "[redis] using the embedded Redis of make run: REDIS_URL=$url" >&2
 else

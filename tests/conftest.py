@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from queueengine.embedded import EmbeddedRedis, find_valkey_server
-from queueengine.testing import ManualClock
+from queueengine.devtools.embedded import EmbeddedRedis, find_valkey_server
+from queueengine.devtools.testing import ManualClock
 
 
 def _choose_server_binary() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 
-from queueengine.handlers import exponential, retry
 from queueengine.worker import checkpoint
+from queueengine.worker.handlers import exponential, retry
 
 
 def _redis() -> redis.Redis:

@@ -1,4 +1,4 @@
-"""qe_worker's default queues and logging (queueengine.cli), and the shared client of views."""
+"""qe_worker's default queues and logging (queueengine.management.common), and the shared client of views."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from queueengine.cli import configure_logging, default_queues
 from queueengine.conf import shared_client
+from queueengine.management.common import configure_logging, default_queues
 
 BACKEND = "queueengine.tasks.QueueEngineBackend"
 
@@ -54,7 +54,7 @@ import django
 from django.conf import settings
 settings.configure(DEBUG=True, INSTALLED_APPS=[])   # Django's default LOGGING: a 'django' console handler
 django.setup()
-from queueengine.cli import configure_logging
+from queueengine.management.common import configure_logging
 
 class FromCommandLine:
     _called_from_command_line = True

@@ -12,7 +12,7 @@ import redis
 from django.test import override_settings
 
 from queueengine.conf import Settings, get_client, settings
-from queueengine.embedded import EmbeddedRedis
+from queueengine.devtools.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 

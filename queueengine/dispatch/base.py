@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from queueengine import _jsondata
+from queueengine.store import jsondata as _jsondata
 
 from .errors import InvalidArgument, JobTimeout, QueueEngineError, job_failed
 

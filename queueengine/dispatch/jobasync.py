@@ -34,16 +34,18 @@ from typing import Any
 
 import orjson
 
+from queueengine.store.keys import JOBASYNC_FAILED, JOBASYNC_PREFIX, JOBASYNC_PROCESSING, JobAsyncKeys
+
 from . import sereal
 from .base import Client, new_id
 from .errors import InvalidArgument
 from .manager import _name, _number, _uri
 from .worker import Worker
 
-DEFAULT_PREFIX = "jobs"
+DEFAULT_PREFIX = JOBASYNC_PREFIX
 DEFAULT_QUEUE = "pending"
-DEFAULT_PROCESSING = "processing"
-FAILED = "failed"
+DEFAULT_PROCESSING = JOBASYNC_PROCESSING
+FAILED = JOBASYNC_FAILED
 """The list (``P::failed``) of ids of Perl clients' jobs that a Python worker failed."""
 
 CLIENT_OPTIONS = {"uri", "mode", "prefix", "queue", "timeout", "id", "use_multi"}
@@ -53,28 +55,6 @@ WORKER_OPTIONS = {
 }
 _FIELD = re.compile(r"(json|text|sereal)_(.*)", re.DOTALL)
 
-
-class JobAsyncKeys:
-    """Key names of Job::Async::Redis for one prefix (``job::`` and ``client::`` are never prefixed)."""
-
-    def __init__(self, prefix: str = DEFAULT_PREFIX, processing: str = DEFAULT_PROCESSING) -> None:
-        self.prefix = prefix
-        self.processing = self.list(processing)
-        self.failed = self.list(FAILED)
-
-    def list(self, name: str) -> str:
-        """``<prefix>::<name>``, or ``<name>`` alone when the prefix is empty."""
-        return f"{self.prefix}::{name}" if self.prefix else name
-
-    @staticmethod
-    def job(jid: str) -> str:
-        """The hash of one job."""
-        return f"job::{jid}"
-
-    @staticmethod
-    def client(client_id: str) -> str:
-        """The notification channel of one client."""
-        return f"client::{client_id}"
 
 
 def stamp() -> str:

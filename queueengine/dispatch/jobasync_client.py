@@ -15,8 +15,10 @@ from typing import Any
 import orjson
 import redis
 
+from queueengine.store.keys import JobAsyncKeys
+
 from .base import GroupCommit, Outcome
-from .jobasync import JobAsyncKeys, decode_result, encode_params, stamp
+from .jobasync import decode_result, encode_params, stamp
 from .redisbase import ReplyListener, connect
 
 log = logging.getLogger("queueengine.dispatch")

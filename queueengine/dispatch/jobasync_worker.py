@@ -27,8 +27,10 @@ from typing import Any
 import orjson
 import redis
 
+from queueengine.store.keys import JobAsyncKeys
+
 from .base import RawJob
-from .jobasync import FieldError, JobAsyncKeys, decode_fields, encode_result, stamp
+from .jobasync import FieldError, decode_fields, encode_result, stamp
 from .redisbase import connect
 
 log = logging.getLogger("queueengine.dispatch")

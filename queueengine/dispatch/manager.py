@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from queueengine.connection import parse_url
+from queueengine.store.connection import parse_url
 
 from .base import Client, ClientBackend, WorkerBackend, new_id
 from .errors import InvalidArgument

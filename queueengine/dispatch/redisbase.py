@@ -1,16 +1,6 @@
-"""What the three Redis modes share: connections, the mode record, the reply listener, keys.
+"""What the three Redis modes share: connections, the mode record, the reply listener.
 
-Keys of the modes (all under the namespace's hash-tagged prefix ``qe:{<ns>}:``, next to the
-engine's keys listed in ``queueengine/keys.py``)::
-
-    mode                    string  the namespace's delivery mode (SET NX by the first client or worker)
-    m:s:<queue>             list    simple: whole JSON payloads {"id","r","d"}; LPUSH in, RPOP out (FIFO)
-    m:s:stats:<queue>       hash    simple: done / failed counters
-    m:reply:<client>        channel simple and recoverable: {"id","ok","v"} for one client's jobs
-    m:rc:claimed            zset    recoverable: jid -> claim time
-    m:rc:<queue>            list    recoverable: jids waiting (LPUSH in, RPOP out)
-
-Recoverable job records are engine records (``j:<jid>``); reliable jobs are plain engine jobs.
+The modes' keys are built by ``queueengine.store.keys.ModeKeys`` (the schema is listed there).
 """
 
 from __future__ import annotations
@@ -24,41 +14,13 @@ from typing import Any
 import orjson
 import redis
 
-from queueengine.connection import namespace_client
-from queueengine.keys import prefix as ns_prefix
+from queueengine.store.connection import namespace_client
+from queueengine.store.keys import ModeKeys
 
 from .errors import ModeMismatch, QueueEngineError
 
 log = logging.getLogger("queueengine.dispatch")
 
-
-class ModeKeys:
-    """Key names of the delivery modes in one namespace."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self.prefix = ns_prefix(namespace)
-        self.mode = self.prefix + "mode"
-
-    def simple(self, queue: str) -> str:
-        """The payload list of a simple-mode queue."""
-        return f"{self.prefix}m:s:{queue}"
-
-    def simple_stats(self, queue: str) -> str:
-        """Done/failed counters of a simple-mode queue."""
-        return f"{self.prefix}m:s:stats:{queue}"
-
-    def reply(self, client_id: str) -> str:
-        """The reply channel of one client."""
-        return f"{self.prefix}m:reply:{client_id}"
-
-    def claimed(self) -> str:
-        """Recoverable: claimed jids scored by claim time."""
-        return f"{self.prefix}m:rc:claimed"
-
-    def pending(self, queue: str) -> str:
-        """Recoverable: the list of waiting jids of a queue."""
-        return f"{self.prefix}m:rc:{queue}"
 
 
 def connect(uri: str, namespace: str = "default", **kwargs: Any) -> redis.Redis:

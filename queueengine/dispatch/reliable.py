@@ -21,13 +21,14 @@ from typing import Any
 
 import orjson
 
-from queueengine._direct import Direct
 from queueengine.client import Client as EngineClient
 from queueengine.exceptions import QueueEngineError
-from queueengine.outages import call_retrying, outage_retry
+from queueengine.store.direct import Direct
+from queueengine.store.keys import ModeKeys
+from queueengine.store.outages import call_retrying, outage_retry
 
 from .base import GroupCommit, Outcome, RawJob
-from .redisbase import ModeKeys, ReplyListener, claim_mode, connect
+from .redisbase import ReplyListener, claim_mode, connect
 
 log = logging.getLogger("queueengine.dispatch")
 

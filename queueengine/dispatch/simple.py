@@ -16,8 +16,10 @@ from typing import Any
 
 import orjson
 
+from queueengine.store.keys import ModeKeys
+
 from .base import GroupCommit, Outcome, RawJob
-from .redisbase import ModeKeys, ReplyListener, claim_mode, connect, reply_message
+from .redisbase import ReplyListener, claim_mode, connect, reply_message
 
 ACK_DELAY = 0.005
 """Longest a result of a prefetched batch waits to be published with the others (seconds)."""

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from queueengine.connection import is_transient
-from queueengine.outages import call_retrying, outage_retry, warn
+from queueengine.store.connection import is_transient
+from queueengine.store.outages import call_retrying, outage_retry, warn
 
 from .base import RawJob, WorkerBackend, _Timers, encode_result, log, new_id
 from .errors import InvalidArgument

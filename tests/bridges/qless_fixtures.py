@@ -16,7 +16,7 @@ from typing import Any
 import qless
 import redis
 
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 QLESS_DB = 1
 

@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from queueengine import Client
+from queueengine.devtools.testing import ManualClock
 from queueengine.migrate import import_qless
 from queueengine.migrate.qless import QlessSource, history, priority
 from queueengine.migrate.report import ImportReport
-from queueengine.testing import ManualClock
 from tests.bridges.qless_fixtures import ClockedQless, build_keyspace, open_qless, open_qless_conn
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -72,7 +72,7 @@ def test_jobs_no_index_leads_to_are_found_by_scan(ql: ClockedQless, qless_conn: 
 
 def test_import_in_script_mode(ql: ClockedQless, qless_conn: redis.Redis, engine: Client,
                                clock: ManualClock) -> None:
-    from queueengine.scripts import LuaLibrary
+    from queueengine.store.scripts import LuaLibrary
 
     lib = LuaLibrary()   # the EVALSHA path, what a Redis 6.2 target uses
     lib._modes[id(engine.redis.connection_pool)] = "script"

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from queueengine import Client
+from queueengine.devtools.testing import ManualClock
 from queueengine.migrate import import_qless
 from queueengine.recurring import RecurringJob
-from queueengine.testing import ManualClock
 from tests.bridges.qless_fixtures import ClockedQless, build_keyspace, dump_all, open_qless, open_qless_conn
 
 qless_conn = pytest.fixture(open_qless_conn, name="qless_conn")

@@ -13,7 +13,7 @@ from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
 from queueengine import Client
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 from tests.bridges.qless_fixtures import ClockedQless, build_keyspace, open_qless, open_qless_conn, source_url
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from queueengine import Client
+from queueengine.devtools.testing import ManualClock
 from queueengine.migrate import import_qless
-from queueengine.testing import ManualClock
 from tests.bridges.qless_fixtures import ClockedQless, build_keyspace, open_qless, open_qless_conn
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

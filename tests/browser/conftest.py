@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from queueengine.embedded import free_port
+from queueengine.devtools.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from queueengine.keys import prefix
-from queueengine.localcluster import LocalCluster, LocalSentinel
+from queueengine.devtools.localcluster import LocalCluster, LocalSentinel
+from queueengine.store.keys import prefix
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from queueengine.localcluster import LocalCluster
+from queueengine.devtools.localcluster import LocalCluster
 from tests.cluster.conftest import flush_cluster
 from tests.queueengine.conftest import other, q, snap, unchanged  # noqa: F401 - fixtures re-exported
 

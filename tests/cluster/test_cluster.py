@@ -11,10 +11,10 @@ import pytest
 import redis
 
 from queueengine import Client, Event, InvalidArgument
-from queueengine.connection import ClusterEndpoint, parse_url
-from queueengine.keys import prefix
-from queueengine.localcluster import LocalCluster
+from queueengine.devtools.localcluster import LocalCluster
 from queueengine.namespaces import Namespaces, node_of, spread
+from queueengine.store.connection import ClusterEndpoint, parse_url
+from queueengine.store.keys import prefix
 from queueengine.worker import Worker
 from tests.cluster import handlers
 from tests.cluster.conftest import node_conn

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from queueengine import Client, Event
-from queueengine.connection import SentinelEndpoint, parse_url
+from queueengine.devtools.localcluster import LocalSentinel
 from queueengine.dispatch import JobManager
-from queueengine.localcluster import LocalSentinel
+from queueengine.store.connection import SentinelEndpoint, parse_url
 from queueengine.worker import Worker
 from tests.cluster import handlers
 
@@ -168,7 +168,7 @@ def test_simple_mode_works_again_after_a_failover(sentinel_pair: LocalSentinel) 
 def test_a_raw_connection_follows_sentinel_too(sentinel_pair: LocalSentinel) -> None:
     """The delivery modes send on raw connections (``pool.make_connection()``); redis-py's
     Sentinel connection would connect those to localhost:6379. Ours asks Sentinel."""
-    from queueengine.connection import connect
+    from queueengine.store.connection import connect
 
     main = connect(sentinel_pair.url)
     raw = main.connection_pool.make_connection()

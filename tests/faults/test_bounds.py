@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from queueengine import Client, InvalidArgument, OutOfMemory, QueueFull
-from queueengine.embedded import EmbeddedRedis
+from queueengine.devtools.embedded import EmbeddedRedis
 from queueengine.worker import Worker
 from tests.cluster import handlers
 from tests.queueengine.conftest import snapshot

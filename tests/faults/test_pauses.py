@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from queueengine import Client
-from queueengine.embedded import EmbeddedRedis
-from queueengine.localcluster import debug_args
+from queueengine.devtools.embedded import EmbeddedRedis
+from queueengine.devtools.localcluster import debug_args
 from queueengine.worker import Worker
 from tests.cluster import handlers
 
@@ -22,7 +22,7 @@ RECORD = "tests.cluster.handlers.record"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A private server that accepts DEBUG from loopback."""
-    from queueengine.embedded import find_redis_server
+    from queueengine.devtools.embedded import find_redis_server
 
     s = EmbeddedRedis(tmp_path, extra_args=debug_args(find_redis_server()))
     s.start()

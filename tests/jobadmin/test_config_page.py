@@ -10,7 +10,8 @@ import redis
 from django.utils.html import escape
 
 from jobadmin.models import AuditEntry
-from queueengine import Client, options
+from queueengine import Client
+from queueengine.store import options
 from tests.jobadmin.conftest import snapshot
 
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "config_table"}

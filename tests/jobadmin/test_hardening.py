@@ -14,7 +14,7 @@ from django.test import Client as WebClient
 from jobadmin import live
 from jobadmin.middleware import redacted_url
 from queueengine import Client
-from queueengine.embedded import EmbeddedRedis, free_port
+from queueengine.devtools.embedded import EmbeddedRedis, free_port
 from tests.jobadmin.test_live import connect, session_cookie
 
 INLINE = [

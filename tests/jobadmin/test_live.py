@@ -19,7 +19,7 @@ from django.test import Client as WebClient
 
 from jobadmin import live
 from queueengine import Client
-from queueengine.embedded import EmbeddedRedis
+from queueengine.devtools.embedded import EmbeddedRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from jobadmin import bulk
 from jobadmin.urls import NameConverter
 from queueengine import Client
-from queueengine._args import name_problem
+from queueengine.store.args import name_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from queueengine import Client
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def _content(conn: redis.Redis, key: bytes) -> Any:

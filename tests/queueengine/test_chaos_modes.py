@@ -13,8 +13,8 @@ import pytest
 
 from bench.chaos import crash
 from queueengine import Client
+from queueengine.devtools.embedded import EmbeddedRedis
 from queueengine.dispatch import JobManager
-from queueengine.embedded import EmbeddedRedis
 
 
 @pytest.fixture

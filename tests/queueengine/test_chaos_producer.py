@@ -14,7 +14,7 @@ import redis
 
 from bench.chaos import crash
 from queueengine import Client, InvalidArgument
-from queueengine.embedded import EmbeddedRedis
+from queueengine.devtools.embedded import EmbeddedRedis
 
 
 @pytest.fixture

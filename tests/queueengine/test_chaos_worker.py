@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from queueengine import Client
-from queueengine.completions import Completions
-from queueengine.outages import warn
+from queueengine.store.outages import warn
 from queueengine.worker import Worker
+from queueengine.worker.completions import Completions
 
 NS = "chaosw"
 

@@ -26,7 +26,7 @@ from queueengine import (
     QueueEngineError,
     WrongState,
 )
-from queueengine.scripts import library
+from queueengine.store.scripts import library
 
 P12 = ["k", "{}", 0, 0, "[]", 5, "[]", 0, "[]", 0, ""]   # the 11 put fields after the jid
 
@@ -248,7 +248,7 @@ def test_calls_outside_the_convention_are_refused(world: Client, redis_conn: red
 
 
 def test_every_command_has_error_cases() -> None:
-    api = (resources.files("queueengine") / "lua" / "api.lua").read_text()
+    api = (resources.files("queueengine.store") / "lua" / "api.lua").read_text()
     commands = set(re.findall(r"^\s*\['([\w.]+)'\]\s*=", api, re.M))
     assert len(commands) > 50
     covered = {c[0] for c in CASES}

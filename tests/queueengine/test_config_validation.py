@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import redis
 
-from queueengine import Client, Event, InvalidArgument, options
-from queueengine.testing import ManualClock
+from queueengine import Client, Event, InvalidArgument
+from queueengine.devtools.testing import ManualClock
+from queueengine.store import options
 
 BAD = [
     ("heartbeat", 0), ("heartbeat", -5), ("heartbeat", "abc"), ("heartbeat", 1e30), ("heartbeat", math.nan),

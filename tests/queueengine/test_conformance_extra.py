@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from queueengine import Client, DuplicateJob, Event, JobState
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def _events(engine: Client) -> tuple[object, list[Event]]:
@@ -172,7 +172,7 @@ def test_complete_and_pop_is_one_call_with_both_results(engine: Client, q, other
 
 def test_wait_rides_out_a_redis_restart_on_the_same_client(tmp_path: Path) -> None:
     """docs/internals.md request 7: the client's pool and reply inbox outlive the restart."""
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path / "redis", appendonly=True)
     url = server.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queueengine import Client, JobNotFound, JobState, WrongState
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def test_dependency_unlocks_on_final_complete(engine: Client, q) -> None:

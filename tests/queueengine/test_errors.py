@@ -17,7 +17,7 @@ from queueengine import (
     QueueEngineError,
     WrongState,
 )
-from queueengine.scripts import library
+from queueengine.store.scripts import library
 
 from .conftest import snapshot
 

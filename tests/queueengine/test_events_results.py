@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from queueengine import Client, DuplicateJob, Event, JobFailed, JobNotFound, WaitTimeout
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def _collect(engine: Client):

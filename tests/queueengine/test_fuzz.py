@@ -21,7 +21,7 @@ from queueengine import Client, QueueEngineError, ScriptError
 
 from .conftest import snapshot
 
-API = (resources.files("queueengine") / "lua" / "api.lua").read_text()
+API = (resources.files("queueengine.store") / "lua" / "api.lua").read_text()
 COMMANDS = sorted(set(re.findall(r"^\s*\['([\w.]+)'\]\s*=", API, re.M)))
 
 WORDS = ["", "q", "other", "w1", "r1", "f1", "d1", "rt", "th", "worker", "another", "g", "t", "all", "on",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queueengine import Client, InvalidArgument, JobNotFound, JobState, LostLease, WrongState
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def test_put_get_pop_complete(engine: Client, q, clock: ManualClock) -> None:

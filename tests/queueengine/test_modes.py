@@ -16,10 +16,11 @@ import pytest
 import redis
 
 from queueengine.client import Client as EngineClient
-from queueengine.dispatch import JobFailed, JobManager, JobTimeout, compliance
+from queueengine.devtools import compliance
+from queueengine.devtools.embedded import EmbeddedRedis
+from queueengine.dispatch import JobFailed, JobManager, JobTimeout
 from queueengine.dispatch import memory as memory_backend
 from queueengine.dispatch.reliable import KLASS
-from queueengine.embedded import EmbeddedRedis
 
 NS = "test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def spawn_worker(url: str, mode: str, marker: str) -> subprocess.Popen[bytes]:
     """A worker in its own process whose handler records the job it holds, then hangs."""
     script = f"""
 import sys, time
-from queueengine.connection import connect
+from queueengine.store.connection import connect
 from queueengine.dispatch import JobManager
 conn = connect({url!r})  # redis://, or redis+cluster:// when the suite runs on a cluster
 def hold(job):
@@ -292,7 +293,7 @@ import time
 from queueengine.dispatch import JobManager
 worker = JobManager().worker("redis", uri={redis_url!r}, mode="reliable", namespace={NS!r})
 def slow(job):
-    from queueengine.connection import connect
+    from queueengine.store.connection import connect
     connect({redis_url!r}).set("started", job.id)
     time.sleep(0.5)
     return "finished"

@@ -1,4 +1,4 @@
-"""The naming rule (queueengine/keys.py): Python (_args.name) and Lua (QE.name) accept exactly
+"""The naming rule (queueengine/store/keys.py): Python (_args.name) and Lua (QE.name) accept exactly
 the same names; a refused name is an InvalidArgument naming the argument and writes nothing;
 every legal name (with '/', '%', spaces, '?', '#', quotes, ':', non-ASCII) works end to end."""
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queueengine import Client, InvalidArgument, JobNotFound
-from queueengine._args import NAME_MAX, name, name_problem
+from queueengine.store.args import NAME_MAX, name, name_problem
 
 EDGES = "{}:/%?#\"' \u00a0\u3000\u2000\u200a\u202f\u2028\u2029\x00\x1f\x7f\x80\x85\x9f\ttéß日本🙂\u200b"
 SUFFIXES = [":history", ":dependencies", ":dependents", ":locks", ":pending", ":jobs"]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queueengine import Client, InvalidArgument, RecurringJob
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def test_interval(engine: Client, q, clock: ManualClock) -> None:

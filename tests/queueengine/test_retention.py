@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from queueengine import Client
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def _complete(q, n: int) -> list[str]:

@@ -9,9 +9,9 @@ from importlib import resources
 import pytest
 import redis
 
-import queueengine.keys
+import queueengine.store.keys
 from queueengine import Client, Event, JobNotFound
-from queueengine.scripts import LUA_FILES, LuaLibrary, library
+from queueengine.store.scripts import LUA_FILES, LuaLibrary, library
 
 
 def test_every_file_is_assembled_with_a_marker() -> None:
@@ -31,9 +31,9 @@ def test_locate_maps_lines_to_files() -> None:
 
 
 def test_key_schema_matches_base_lua() -> None:
-    base = (resources.files("queueengine") / "lua" / "base.lua").read_text()
+    base = (resources.files("queueengine.store") / "lua" / "base.lua").read_text()
     lua_keys = set(re.findall(r'P\.\."([^"]+)"', base))
-    doc = queueengine.keys.__doc__ or ""
+    doc = queueengine.store.keys.__doc__ or ""
     py_keys = {line.split()[0] for line in doc.splitlines() if line.startswith("    ") and line.split()}
     channels = {"events", "w:<worker>", "reply:<jid>", "inbox:<name>"}
     assert channels <= lua_keys

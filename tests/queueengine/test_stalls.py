@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queueengine import Client, JobState, LostLease
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 
 
 def test_stalled_job_goes_to_another_worker(engine: Client, q, other: Client, clock: ManualClock) -> None:

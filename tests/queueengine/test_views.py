@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from queueengine import Client, InvalidArgument
-from queueengine.testing import ManualClock
+from queueengine.devtools.testing import ManualClock
 from tests.queueengine.conftest import snapshot
 
 

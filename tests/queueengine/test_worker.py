@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from queueengine import Client, JobFailed
-from queueengine.handlers import constant, exponential, import_path, linear, resolve, retry
 from queueengine.worker import Worker
+from queueengine.worker.handlers import constant, exponential, import_path, linear, resolve, retry
 from tests import jobfixtures
 from tests.jobfixtures import blpop
 

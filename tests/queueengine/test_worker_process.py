@@ -261,7 +261,7 @@ def test_sigterm_hands_back_jobs_that_outlive_the_shutdown_timeout(
 
 def test_worker_rides_out_a_redis_restart(tmp_path: Path) -> None:
     """A private Redis (AOF on) is stopped under a running worker and started again on the same port."""
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path / "redis", appendonly=True)
     url = server.start()

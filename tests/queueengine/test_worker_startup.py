@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from queueengine import Client
-from queueengine.embedded import EmbeddedRedis, free_port
+from queueengine.devtools.embedded import EmbeddedRedis, free_port
 from tests.queueengine.test_worker_process import Proc
 
 NS = "ws"

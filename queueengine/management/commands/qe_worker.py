@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from queueengine.cli import configure_logging, default_queues
 from queueengine.conf import get_client, settings
 from queueengine.management.commands._common import QECommand
+from queueengine.management.common import configure_logging, default_queues
 
 EPILOG = """
 examples:
@@ -47,7 +47,7 @@ def wait_for_redis(client: Any, budget: float | None, say: Any) -> bool:
     import threading
     import time
 
-    from queueengine.connection import is_transient
+    from queueengine.store.connection import is_transient
 
     stop = threading.Event()
     old: dict[int, Any] = {}
@@ -155,7 +155,7 @@ class Command(QECommand):
             raise CommandError("--handler is for --mode simple/recoverable; reliable jobs name their handler")
         handler: Any = None
         if options["handler"]:
-            from queueengine.handlers import import_path
+            from queueengine.worker.handlers import import_path
 
             try:
                 handler = import_path(options["handler"])
@@ -197,7 +197,7 @@ class Command(QECommand):
             except ValueError as exc:  # refused to start (a dispatch namespace)
                 raise CommandError(str(exc)) from exc
             except Exception as exc:
-                from queueengine.connection import is_transient
+                from queueengine.store.connection import is_transient
 
                 if worker.stopping and is_transient(exc):  # a signal while start-up waited for Redis
                     self.say("stopped before start-up finished (Redis was unreachable)")
@@ -209,7 +209,7 @@ class Command(QECommand):
         if processes == 1:
             code = work(None)
         else:
-            from queueengine.supervisor import Supervisor
+            from queueengine.worker.supervisor import Supervisor
 
             self.stdout.write(f"supervising {processes} worker processes")
             self.stdout.flush()

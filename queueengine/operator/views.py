@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
-from queueengine import _args
 from queueengine.exceptions import InvalidArgument, QueueEngineError
+from queueengine.store import args as _args
 from queueengine.types import JobPayload, QueueCounts, QueueStats, ThrottleInfo
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-log = logging.getLogger("queueengine.supervisor")
+log = logging.getLogger("queueengine.worker.supervisor")
 
 
 class Supervisor:

@@ -166,7 +166,7 @@ def connect(url: str, **kwargs: Any) -> Any:
 
     ``kwargs`` are connection options (``socket_timeout=...``, ...) and win over the URL's. Unless
     ``retry`` is given, a dropped connection is not re-sent by redis-py (the engine retries what is
-    safe to repeat itself: :mod:`queueengine.outages`).
+    safe to repeat itself: :mod:`queueengine.store.outages`).
     """
     target = parse_url(url)
     if target.kind != "cluster":
@@ -433,7 +433,7 @@ def namespace_client(url: str, namespace: str, **kwargs: Any) -> redis.Redis:
     """A plain ``redis.Redis`` for one namespace at ``url``: the server, Sentinel's primary, or
     (on a cluster) a client pinned to the primary that serves the namespace's slot. For code that
     needs one connection-oriented client (raw connections, ``CLIENT UNBLOCK``, transactions)."""
-    from queueengine.keys import prefix
+    from queueengine.store.keys import prefix
 
     main = connect(url, **kwargs)
     if isinstance(main, redis.RedisCluster):

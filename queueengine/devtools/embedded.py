@@ -209,12 +209,12 @@ class EmbeddedRedis:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m queueengine.embedded url DIR``: print the URL of the server running on DIR."""
+    """``python -m queueengine.devtools.embedded url DIR``: print the URL of the server running on DIR."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "url":
-        print("usage: python -m queueengine.embedded url DATA_DIR", file=sys.stderr)
+        print("usage: python -m queueengine.devtools.embedded url DATA_DIR", file=sys.stderr)
         return 2
     url = running_url(args[1])
     if url is None:

@@ -12,7 +12,7 @@ unless the handler already completed, failed, retried, moved or canceled it. An 
 fails the job in group ``<queue>-<ExceptionClass>`` with the traceback, or retries it with a
 backoff delay when the handler declares it retryable::
 
-    from queueengine.handlers import exponential, retry
+    from queueengine.worker.handlers import exponential, retry
 
     @retry(on=(TimeoutError, ConnectionError), backoff=exponential(base=1, factor=2, max=300))
     def fetch(job): ...

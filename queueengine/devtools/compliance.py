@@ -11,8 +11,8 @@ import random
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from .base import Client
-from .worker import Job
+from queueengine.dispatch.base import Client
+from queueengine.dispatch.worker import Job
 
 LEVELS = (1, 2, 4, 8, 50)
 

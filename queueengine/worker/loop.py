@@ -35,16 +35,16 @@ from typing import Any
 
 import redis
 
-from queueengine._runner import _STOP, Runner, _current
-from queueengine.completions import Completions
-from queueengine.connection import is_transient
-from queueengine.handlers import (
+from queueengine.store.connection import is_transient
+from queueengine.store.outages import warn
+from queueengine.worker.completions import Completions
+from queueengine.worker.handlers import (
     Handler,
     JobAborted,
     resolve,
 )
-from queueengine.heartbeats import Held, LeaseKeeper
-from queueengine.outages import warn
+from queueengine.worker.leases import Held, LeaseKeeper
+from queueengine.worker.runner import _STOP, Runner, _current
 
 log = logging.getLogger("queueengine.worker")
 
@@ -170,7 +170,7 @@ class Worker(Runner):
         return self._stopping.is_set()
 
     def _wake_key(self, queue: str) -> str:
-        from queueengine.keys import Keys
+        from queueengine.store.keys import Keys
 
         return Keys(self.client.namespace).wake(queue)
 

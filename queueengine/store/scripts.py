@@ -26,8 +26,8 @@ from typing import Any, cast
 import redis
 import redis.cluster
 
-from queueengine.connection import is_transient
 from queueengine.exceptions import KINDS, OutOfMemory, QueueEngineError, ScriptError
+from queueengine.store.connection import is_transient
 
 LUA_FILES: tuple[str, ...] = (
     "base.lua",
@@ -63,7 +63,7 @@ class LuaLibrary:
         parts: list[str] = []
         self.offsets: list[tuple[int, str]] = []  # (first line of the file, file name)
         line = 1
-        pkg = resources.files("queueengine") / "lua"
+        pkg = resources.files("queueengine.store") / "lua"
         for name in LUA_FILES:
             text = (pkg / name).read_text(encoding="utf-8")
             if not text.endswith("\n"):
@@ -174,7 +174,7 @@ class LuaLibrary:
 
     def call(self, conn: redis.Redis, prefix: str, command: str, now: str, *args: Any, via: Any = None) -> Any:
         """Run one command; reload once if the server lost the code; typed errors. ``via``: an
-        object with ``fcall``/``evalsha`` that sends on ``conn``'s server (queueengine._direct)."""
+        object with ``fcall``/``evalsha`` that sends on ``conn``'s server (queueengine.store.direct)."""
         mode = self.mode(conn)
         target = conn if via is None else via
         try:
@@ -183,13 +183,17 @@ class LuaLibrary:
             except redis.ResponseError as exc:
                 if not self.is_missing(exc):
                     raise
-                mode = self.load(conn)
-                self._modes[pool_id(conn)] = mode
+                mode = self.reload(conn)
                 return self.send(target, mode, prefix, command, now, *args)
         except redis.ResponseError as exc:
             if is_transient(exc):
                 raise  # Redis changing hands (READONLY, CLUSTERDOWN, UNBLOCKED...): the caller retries
             raise self.translate(exc) from None
+
+    def reload(self, conn: redis.Redis) -> str:
+        """Register the code again on a server that lost it; returns the mode."""
+        mode = self._modes[pool_id(conn)] = self.load(conn)
+        return mode
 
     def forget(self, conn: Any) -> None:
         """Drop what is known about a server's mode (it lost the code): reload on next use."""

@@ -26,7 +26,7 @@ import orjson
 import redis
 
 if TYPE_CHECKING:
-    from queueengine.client import Client
+    from queueengine.store.session import Session
 
 KEEP = 10_000
 """Most replies (and expected jids) remembered for waits that have not come yet."""
@@ -39,10 +39,10 @@ class _Channel:
     pinned to the namespace's primary; after a lost connection it subscribes again (with
     backoff) and counts the gap in ``reconnects``."""
 
-    def __init__(self, client: Client, channel: str) -> None:
+    def __init__(self, session: Session, channel: str) -> None:
         self.channel = channel
         self.reconnects = 0
-        self._pool = client.endpoint.pinned(socket_timeout=None).connection_pool
+        self._pool = session.endpoint.pinned(socket_timeout=None).connection_pool
         self._conn: Any = None
         self._retry_at = 0.0
         self._backoff = 0.05
@@ -103,10 +103,10 @@ class _Channel:
 class Inbox:
     """The subscription and the replies it brought (thread-safe)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, session: Session) -> None:
         self.name = "i" + os.urandom(8).hex()
-        self.channel = client.keys.inbox(self.name)
-        self._sub = _Channel(client, self.channel)
+        self.channel = session.keys.inbox(self.name)
+        self._sub = _Channel(session, self.channel)
         self._sub.connect()  # confirmed before any put names the inbox
         self._cond = threading.Condition()
         self._reading = False

@@ -11,7 +11,7 @@
 -- Errors are raised with error('QE:<Kind>: <message>') where Kind names the Python exception
 -- (InvalidArgument, JobNotFound, LostLease, WrongState, DuplicateJob, ...).
 --
--- Key schema (mirrored by queueengine/keys.py; P = KEYS[1] = "qe:{<ns>}:"):
+-- Key schema (mirrored by queueengine/store/keys.py; P = KEYS[1] = "qe:{<ns>}:"):
 --   P.."config"               hash   option -> value
 --   P.."seq"                  string per-namespace counter (FIFO tie-break within a priority)
 --   P.."queues"               zset   queue -> time first seen
@@ -47,7 +47,13 @@
 --   P.."th:<name>"            hash   maximum
 --   P.."th:<name>:locks"      set    jids holding a slot
 --   P.."th:<name>:pending"    zset   jid -> work score (waiting for a slot)
---   P.."mode", P.."m:..."     reserved for queueengine.dispatch (the delivery modes); never written here
+--   reserved for queueengine.dispatch (the delivery modes; keys.py ModeKeys), never written here:
+--   P.."mode"                 string the namespace's delivery mode
+--   P.."m:s:<queue>"          list   simple: whole JSON payloads
+--   P.."m:s:stats:<queue>"    hash   simple: done / failed counters
+--   P.."m:reply:<client>"     channel one client's replies (simple, recoverable)
+--   P.."m:rc:claimed"         zset   recoverable: jid -> claim time
+--   P.."m:rc:<queue>"         list   recoverable: jids waiting
 --   reserved for the dashboard (jobadmin), never written here:
 --   P.."dash:op:<id>"         hash   a group operation's progress (1 day)
 --   P.."dash:ops"             zset   operation id -> start time
@@ -91,7 +97,7 @@ end
 local raise = QE.raise
 
 -- ---------------------------------------------------------------- names
--- The naming rule (the same in queueengine/_args.py; documented in queueengine/keys.py):
+-- The naming rule (the same in queueengine/store/args.py; documented in queueengine/store/keys.py):
 -- a queue, jid, tag, failure group, worker, throttle or namespace name is 1 to 512 characters
 -- (code points) of valid UTF-8, without braces, C0/C1 control characters, DEL, U+2028 or
 -- U+2029, neither beginning nor ending with a space separator (Unicode Zs). A jid may not end
@@ -319,7 +325,7 @@ end
 -- ---------------------------------------------------------------- events
 -- Shard channels (P.."events", P.."w:<worker>") go out with SPUBLISH on a Redis >= 7 cluster
 -- node (sharded pub/sub: the message stays in the namespace's shard instead of crossing the
--- whole cluster bus; subscribers SSUBSCRIBE, see queueengine/pubsub.py), else with PUBLISH.
+-- whole cluster bus; subscribers SSUBSCRIBE, see queueengine/store/pubsub.py), else with PUBLISH.
 -- Decided once per loaded library (a function library keeps its upvalues). Reply channels
 -- (P.."reply:<jid>") always use PUBLISH: clients subscribe to them by pattern.
 local SHARD_PUBLISH = nil

@@ -19,7 +19,7 @@ QE.config_defaults = {
 
 -- Known options: kind 'int' (whole number), 'num' (finite number) or 'str' (text); numbers
 -- lie in [lo, hi] (pos: strictly above lo), text is 1..hi bytes without control characters.
--- queueengine/options.py holds the same table with each option's meaning (a test keeps the two
+-- queueengine/store/options.py holds the same table with each option's meaning (a test keeps the two
 -- in step). Options not listed are free-form: applications may store any value under them.
 local DECADE, COUNT = 315360000, 1000000000  -- ten years (recoverable mode's claim lease), 1e9
 QE.config_spec = {

@@ -1,6 +1,6 @@
 """Pub/sub subscriptions of one namespace that survive reconnects, restarts and failovers.
 
-The engine publishes on two kinds of channels (see ``queueengine/keys.py``):
+The engine publishes on two kinds of channels (see ``queueengine/store/keys.py``):
 
 * ``events`` and ``w:<worker>`` are *shard channels*: on a Redis >= 7 cluster node the Lua library
   publishes them with ``SPUBLISH`` (sharded pub/sub: the message stays within the namespace's
@@ -10,7 +10,7 @@ The engine publishes on two kinds of channels (see ``queueengine/keys.py``):
   message reaches every node, so a subscriber may sit on any of them.
 
 A :class:`Subscriber` (sync) or :class:`AsyncSubscriber` subscribes on a connection pinned to the
-namespace's primary (:meth:`queueengine.connection.Endpoint.pinned`), uses ``SSUBSCRIBE`` for shard
+namespace's primary (:meth:`queueengine.store.connection.Endpoint.pinned`), uses ``SSUBSCRIBE`` for shard
 channels when the server shards them, and when the connection drops (restart, failover, a slot
 that moved: the server then sends ``sunsubscribe``) reconnects with exponential backoff (0.05 s
 doubling to 2 s) and subscribes again. Messages published while it was away are lost (pub/sub
@@ -28,9 +28,9 @@ from typing import Any
 
 import redis
 
-from queueengine.connection import Endpoint, is_transient
+from queueengine.store.connection import Endpoint, is_transient
 
-log = logging.getLogger("queueengine.pubsub")
+log = logging.getLogger("queueengine.store.pubsub")
 
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 2.0

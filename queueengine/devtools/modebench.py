@@ -1,6 +1,6 @@
 """Measure the delivery modes against raw Redis LPUSH/BRPOP on the same server.
 
-``python -m queueengine.dispatch.bench [--uri URL] [--jobs N] [--modes simple,reliable]``
+``python -m queueengine.devtools.modebench [--uri URL] [--jobs N] [--modes simple,reliable]``
 
 Two figures per system, the consumer always in a separate process:
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     server = None
     uri = args.uri
     if uri is None:
-        from queueengine.embedded import EmbeddedRedis
+        from queueengine.devtools.embedded import EmbeddedRedis
 
         server = EmbeddedRedis(tempfile.mkdtemp(prefix="qe-bench-"))
         uri = server.start()

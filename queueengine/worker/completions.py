@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from queueengine.connection import is_transient
-from queueengine.outages import warn
+from queueengine.store.connection import is_transient
+from queueengine.store.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

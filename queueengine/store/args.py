@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from queueengine import _jsondata
 from queueengine.exceptions import InvalidArgument
+from queueengine.store import jsondata as _jsondata
 
 PRIORITY_LIMIT = 4095
 """|priority| <= 4095: the work score (-priority * 2^40 + sequence) stays exact in a double."""
@@ -114,7 +114,7 @@ def priority(value: Any) -> int:
 
 def dumps(value: Any, arg: str) -> str:
     """JSON text of value (orjson); UnsupportedData (an InvalidArgument) naming the path
-    (``data.items[2]``) when JSON cannot carry it faithfully (queueengine/_jsondata.py)."""
+    (``data.items[2]``) when JSON cannot carry it faithfully (queueengine/store/jsondata.py)."""
     try:
         text = orjson.dumps(value).decode()
     except TypeError as exc:

@@ -1,5 +1,5 @@
 """Helpers for tests of code that uses the engine: a clock you drive by hand, and pytest fixtures
-for projects that embed the engine (``pytest_plugins = ["queueengine.testing"]``):
+for projects that embed the engine (``pytest_plugins = ["queueengine.devtools.testing"]``):
 
 - ``qe_server`` (session): the URL of a private server started for the session;
 - ``qe_namespace``: a fresh namespace per test; with Django, ``QUEUEENGINE`` (and so the
@@ -49,7 +49,7 @@ class ManualClock:
 
 
 # --------------------------------------------------------------------------- pytest fixtures
-# For projects that embed the engine: ``pytest_plugins = ["queueengine.testing"]`` in the root
+# For projects that embed the engine: ``pytest_plugins = ["queueengine.devtools.testing"]`` in the root
 # conftest.py gives every test a private server, its own namespace and ``run_jobs()``.
 
 
@@ -92,7 +92,7 @@ def qe_server() -> Iterator[str]:
     if external:
         yield external
         return
-    from queueengine.embedded import EmbeddedRedis
+    from queueengine.devtools.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="qe-test-") as data, EmbeddedRedis(data) as server:
         yield server.url

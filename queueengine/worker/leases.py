@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from queueengine.outages import warn
+from queueengine.store.outages import warn
 
 log = logging.getLogger("queueengine.worker")
 

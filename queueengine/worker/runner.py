@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from queueengine import _jsondata
-from queueengine.completions import Completions
 from queueengine.exceptions import LostLease
-from queueengine.handlers import failure_group, failure_message, failure_traceback
-from queueengine.heartbeats import Held
-from queueengine.outages import warn
+from queueengine.store import jsondata as _jsondata
+from queueengine.store.outages import warn
+from queueengine.worker.completions import Completions
+from queueengine.worker.handlers import failure_group, failure_message, failure_traceback
+from queueengine.worker.leases import Held
 
 log = logging.getLogger("queueengine.worker")
 

@@ -60,10 +60,20 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     th:<name>:locks           set    jids holding a slot
     th:<name>:pending         zset   jid -> work score
 
-Reserved for the delivery modes (``queueengine.dispatch``; the engine never writes there)::
+Reserved for the delivery modes (``queueengine.dispatch``; the engine never writes there;
+built by ``ModeKeys``)::
 
-    mode                      string the namespace's delivery mode (SET NX by the first mode client)
-    m:...                     everything the modes keep of their own (simple-mode lists, counters)
+    mode                      string the namespace's delivery mode (SET NX by the first client or worker)
+    m:s:<queue>               list   simple: whole JSON payloads {"id","r","d"}; LPUSH in, RPOP out (FIFO)
+    m:s:stats:<queue>         hash   simple: done / failed counters
+    m:reply:<client>          channel simple and recoverable: {"id","ok","v"} for one client's jobs
+    m:rc:claimed              zset   recoverable: jid -> claim time
+    m:rc:<queue>              list   recoverable: jids waiting (LPUSH in, RPOP out)
+
+Recoverable job records are engine records (``j:<jid>``); reliable jobs are plain engine jobs.
+The ``jobasync`` mode speaks Perl Job::Async::Redis's own keys, outside any namespace (built by
+``JobAsyncKeys``): ``<prefix>::<queue>`` and ``<prefix>::processing`` / ``::failed`` lists,
+``job::<id>`` hashes, ``client::<id>`` channels.
 
 Reserved for the dashboard (``jobadmin``; the engine never writes there)::
 
@@ -74,10 +84,17 @@ Reserved for the dashboard (``jobadmin``; the engine never writes there)::
 
 Pub/sub channels: ``events`` (every event), ``w:<worker>`` (lock_lost / canceled for one
 worker), ``reply:<jid>`` (result of a job put with ``reply=True``), ``inbox:<name>`` (the same
-replies for every job one client put naming its inbox, see ``queueengine.replies``).
+replies for every job one client put naming its inbox, see ``queueengine.store.replies``).
 """
 
 from __future__ import annotations
+
+JOBASYNC_PREFIX = "jobs"
+"""Job::Async::Redis's default key prefix."""
+JOBASYNC_PROCESSING = "processing"
+"""Its default processing list (``<prefix>::processing``)."""
+JOBASYNC_FAILED = "failed"
+"""Where failed jobs' ids go (``<prefix>::failed``; read by operators only)."""
 
 
 def prefix(namespace: str) -> str:
@@ -140,3 +157,53 @@ class Keys:
     def inbox(self, name: str) -> str:
         """A client's reply inbox channel."""
         return f"{self.prefix}inbox:{name}"
+
+class ModeKeys:
+    """Key names of the delivery modes in one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.prefix = prefix(namespace)
+        self.mode = self.prefix + "mode"
+
+    def simple(self, queue: str) -> str:
+        """The payload list of a simple-mode queue."""
+        return f"{self.prefix}m:s:{queue}"
+
+    def simple_stats(self, queue: str) -> str:
+        """Done/failed counters of a simple-mode queue."""
+        return f"{self.prefix}m:s:stats:{queue}"
+
+    def reply(self, client_id: str) -> str:
+        """The reply channel of one client."""
+        return f"{self.prefix}m:reply:{client_id}"
+
+    def claimed(self) -> str:
+        """Recoverable: claimed jids scored by claim time."""
+        return f"{self.prefix}m:rc:claimed"
+
+    def pending(self, queue: str) -> str:
+        """Recoverable: the list of waiting jids of a queue."""
+        return f"{self.prefix}m:rc:{queue}"
+
+class JobAsyncKeys:
+    """Key names of Job::Async::Redis for one prefix (``job::`` and ``client::`` are never prefixed)."""
+
+    def __init__(self, prefix: str = JOBASYNC_PREFIX, processing: str = JOBASYNC_PROCESSING) -> None:
+        self.prefix = prefix
+        self.processing = self.list(processing)
+        self.failed = self.list(JOBASYNC_FAILED)
+
+    def list(self, name: str) -> str:
+        """``<prefix>::<name>``, or ``<name>`` alone when the prefix is empty."""
+        return f"{self.prefix}::{name}" if self.prefix else name
+
+    @staticmethod
+    def job(jid: str) -> str:
+        """The hash of one job."""
+        return f"job::{jid}"
+
+    @staticmethod
+    def client(client_id: str) -> str:
+        """The notification channel of one client."""
+        return f"client::{client_id}"

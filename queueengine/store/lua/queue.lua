@@ -197,7 +197,7 @@ end
 
 -- put(worker, queue, jid, klass, data, delay, priority, tags, retries, depends, unique,
 --     throttles, reply, backoff) -> jid. reply: 0, 1, or the name of the putting client's
---     reply inbox (see queueengine/replies.py).
+--     reply inbox (see queueengine/store/replies.py).
 function QE.cmd_put(args, requeue)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from queueengine.connection import is_transient
 from queueengine.exceptions import DuplicateJob
+from queueengine.store.connection import is_transient
 
 T = TypeVar("T")
 _log = logging.getLogger("queueengine.client")

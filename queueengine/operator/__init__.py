@@ -1,0 +1,1 @@
+"""The operator API: what dashboards and admin tools read and do, in few round trips."""
