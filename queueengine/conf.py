@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from queueengine.client import Client
+    from queueengine.namespaces import Namespaces
 
 
 class Settings:
@@ -116,3 +117,20 @@ def shared_client(namespace: str | None = None) -> Client:
 
 
 __all__ = ["Settings", "get_client", "settings", "shared_client"]
+
+
+def namespaces(**client_kwargs: Any) -> Namespaces:
+    """The namespaces of ``QUEUEENGINE`` (``queueengine.namespaces.Namespaces``): ``URL``,
+    ``NAMESPACE`` (the default), ``QUEUE_NAMESPACES`` (queue -> namespace) and ``NAMESPACES``
+    (listed too); one connection, one client per namespace, closed with ``close()``."""
+    from queueengine.namespaces import Namespaces
+    from queueengine.store.connection import connect
+
+    kwargs: dict[str, Any] = {}
+    if settings.SOCKET_TIMEOUT is not None:
+        kwargs["socket_timeout"] = settings.SOCKET_TIMEOUT
+    conn = connect(settings.URL, **kwargs)
+    spaces = Namespaces(conn, dict(settings.QUEUE_NAMESPACES), default=settings.NAMESPACE,
+                        extra=tuple(settings.NAMESPACES or ()), **client_kwargs)
+    spaces.owns_connection = True
+    return spaces

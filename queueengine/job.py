@@ -54,6 +54,16 @@ def _st(v: bytes | str) -> JobState:
     return _STATES.get(v, JobState.WAITING)
 
 
+ROW_FIELDS: tuple[str, ...] = (
+    "jid", "klass", "data", "priority", "queue", "state", "worker", "expires", "retries", "remaining",
+    "time", "tags", "throttles", "failure", "exhausted", "spawned_from_jid", "backoff", "reply", "result",
+    "scheduled")
+"""The job row: the record fields ``pop``/``peek`` return, in this order, and ``Job.from_row``
+reads. The one declaration: ``QE.ROW_FIELDS`` in ``store/lua/pop.lua`` must list the same fields
+in the same order (a test compares them); readers of many rows (``client.operator.rows``) ask
+Redis for exactly these."""
+
+
 class Job:
     """A job as last read from Redis. Methods act on the server and keep ``state`` in step.
 
@@ -69,10 +79,10 @@ class Job:
 
     @classmethod
     def from_row(cls, client: Client, row: Sequence[Any], holder: str | None = None) -> Job:
-        """A job from a row of ``pop``/``peek``: the values of lua/pop.lua's ROW_FIELDS, in
-        order (None for a field the record lacks)."""
+        """A job from a row of ``pop``/``peek``: the values of ``ROW_FIELDS``, in order (None for
+        a field the record lacks)."""
         (jid, klass, data, priority, queue, state, worker, expires, retries, remaining, time_, tags,
-         throttles, failure, exhausted, spawned, backoff, reply, result, scheduled) = row[:20]
+         throttles, failure, exhausted, spawned, backoff, reply, result, scheduled) = row[:len(ROW_FIELDS)]
         job = cls.__new__(cls)
         d = job.__dict__
         d["client"] = client

@@ -12,8 +12,8 @@ queues namespaces of their own, each served by a node of the cluster::
         "NAMESPACES": ["default", "mail", "media"],      # what the dashboard can switch between
     }
 
-    from queueengine.namespaces import Namespaces
-    spaces = Namespaces.from_settings()                 # or Namespaces(url, routes, default=...)
+    from queueengine.conf import namespaces
+    spaces = namespaces()                               # or Namespaces(url, routes, default=...)
     spaces.queue("emails").put("app.jobs.send", {...})  # goes to namespace "mail"
     spaces.placement()                                  # {"default": "10.0.0.2:6379", "mail": ...}
 
@@ -49,27 +49,13 @@ class Namespaces:
     def __init__(self, target: Any, routes: Mapping[str, str] | None = None, default: str = "default",
                  extra: tuple[str, ...] = (), **client_kwargs: Any) -> None:
         self.conn = connect(target) if isinstance(target, str) else target
-        self._own = isinstance(target, str)
+        self.owns_connection = isinstance(target, str)
+        """Whether ``close()`` closes the connection too (it was made here)."""
         self.default = _args.name(default, "default")
         self.routes = {_args.name(q, "routes"): _args.name(ns, "routes") for q, ns in (routes or {}).items()}
         self.extra = tuple(_args.name(ns, "extra") for ns in extra)
         self.client_kwargs = client_kwargs
         self._clients: dict[str, Client] = {}
-
-    @classmethod
-    def from_settings(cls, **client_kwargs: Any) -> Namespaces:
-        """From ``QUEUEENGINE``: ``URL``, ``NAMESPACE`` (the default), ``QUEUE_NAMESPACES`` (the
-        routes) and ``NAMESPACES`` (listed too)."""
-        from queueengine.conf import settings
-
-        kwargs: dict[str, Any] = {}
-        if settings.SOCKET_TIMEOUT is not None:
-            kwargs["socket_timeout"] = settings.SOCKET_TIMEOUT
-        conn = connect(settings.URL, **kwargs)
-        spaces = cls(conn, dict(settings.QUEUE_NAMESPACES), default=settings.NAMESPACE,
-                     extra=tuple(settings.NAMESPACES or ()), **client_kwargs)
-        spaces._own = True
-        return spaces
 
     def namespace_of(self, queue: str) -> str:
         """The namespace that holds ``queue``."""
@@ -108,7 +94,7 @@ class Namespaces:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        if self._own:
+        if self.owns_connection:
             self.conn.close()
 
 

@@ -131,3 +131,23 @@ def test_every_key_is_known_to_the_checks(settings: object) -> None:
     defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in DEFAULTS.items()}
     with override_settings(QUEUEENGINE=defaults):
         assert check_queueengine_settings() == []
+
+
+def test_namespaces_come_from_the_settings(redis_url: str, redis_conn: redis.Redis) -> None:
+    """``queueengine.conf.namespaces()`` routes queues as QUEUE_NAMESPACES says, lists NAMESPACES,
+    and closes the connection it made."""
+    from queueengine.conf import namespaces
+
+    config = {"URL": redis_url, "NAMESPACE": "main", "QUEUE_NAMESPACES": {"emails": "mail"},
+              "NAMESPACES": ["main", "mail", "media"]}
+    with override_settings(QUEUEENGINE=config):
+        spaces = namespaces()
+    try:
+        assert spaces.namespace_of("emails") == "mail" and spaces.namespace_of("other") == "main"
+        jid = spaces.queue("emails").put("app.K", {})
+        assert spaces.client("mail").jobs[jid].queue_name == "emails"
+        assert redis_conn.exists(f"qe:{{mail}}:j:{jid}")
+        assert {"main", "mail", "media"} <= set(spaces.names())
+        assert spaces.owns_connection
+    finally:
+        spaces.close()

@@ -83,3 +83,32 @@ def test_subscribe_callback(engine: Client, q) -> None:
     finally:
         sub.stop()
     assert got and got[0].name == "put"
+
+
+def test_row_fields_are_declared_once() -> None:
+    """pop.lua's QE.ROW_FIELDS is the same list, in the same order, as queueengine.job.ROW_FIELDS
+    (Job.from_row reads rows by position)."""
+    import inspect
+
+    from queueengine.job import ROW_FIELDS, Job
+
+    pop = (resources.files("queueengine.store") / "lua" / "pop.lua").read_text()
+    block = re.search(r"QE\.ROW_FIELDS = \{(.*?)\}", pop, re.S)
+    assert block is not None
+    assert tuple(re.findall(r"'([^']+)'", block.group(1))) == ROW_FIELDS
+    # from_row unpacks exactly as many values as there are fields
+    source = inspect.getsource(Job.from_row)
+    unpacked = re.search(r"\((jid, .*?)\) = row", source, re.S)
+    assert unpacked is not None and len(unpacked.group(1).split(",")) == len(ROW_FIELDS)
+
+
+def test_a_popped_row_reads_back_as_the_stored_job(engine: Client) -> None:
+    """Every field of the row lands where get() puts it: the two readers agree."""
+    q = engine.queues["rows"]
+    jid = q.put("app.K", {"a": 1}, priority=3, tags=("t1",), retries=2, throttles=("th",))
+    popped = q.pop()
+    assert popped is not None
+    stored = engine.jobs[jid]
+    for attr in ("jid", "klass", "data", "priority", "queue_name", "state", "worker", "expires_at",
+                 "original_retries", "retries_left", "tags", "throttles"):
+        assert getattr(popped, attr) == getattr(stored, attr), attr

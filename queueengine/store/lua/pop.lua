@@ -135,8 +135,9 @@ function QE.take(queue, n, out)
 end
 
 -- ROW_FIELDS: a job as pop and peek return it: the values of these record fields, in this
--- order (missing ones as nil), so the client reads them by position (queueengine/job.py,
--- Job.from_row).
+-- order (missing ones as nil), so the client reads them by position: the same list as
+-- ROW_FIELDS in queueengine/job.py (a test compares them), read by
+-- Job.from_row.
 QE.ROW_FIELDS = {'jid', 'klass', 'data', 'priority', 'queue', 'state', 'worker', 'expires', 'retries',
   'remaining', 'time', 'tags', 'throttles', 'failure', 'exhausted', 'spawned_from_jid', 'backoff', 'reply',
   'result', 'scheduled'}
