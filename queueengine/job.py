@@ -71,6 +71,9 @@ class Job:
     when the job came from ``pop``/``peek`` (which skip them for speed).
     """
 
+    aborted: bool = False
+    """True once the worker running this job aborted it (its lease was lost or it was canceled)."""
+
     def __init__(self, client: Client, payload: JobPayload, holder: str | None = None) -> None:
         self.client = client
         # the worker name this object acts as (the popper's; else the client's worker_name)

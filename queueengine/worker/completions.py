@@ -16,10 +16,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+import orjson
+
+from queueengine.job import Job
 from queueengine.store.connection import is_transient
 from queueengine.store.outages import warn
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
+    from queueengine.worker.ledger import Held
 
 log = logging.getLogger("queueengine.worker")
 
@@ -28,15 +35,15 @@ BATCH = 512
 SOON = 64
 """A queue this long is sent at once even while the dispatcher is busy."""
 
-Item = tuple[Any, Any]
-"""(the worker's record of the job, its result as an ``orjson.Fragment``)."""
+Item = tuple["Held", orjson.Fragment]
+"""(the worker's record of the job, its result as JSON)."""
 
 
 class Completions:
     """The completion queue of one worker (thread-safe). ``sent(n)`` is called after n items
     left the queue (sent, or given up on)."""
 
-    def __init__(self, client: Any, sent: Callable[[int], None]) -> None:
+    def __init__(self, client: Client, sent: Callable[[int], None]) -> None:
         self.client = client
         self._sent = sent
         self._lock = threading.Lock()
@@ -157,15 +164,15 @@ class Completions:
                 log.warning("job %s was not completed: %s (it no longer runs under this worker: its lease "
                             "expired, or it was moved, retried or canceled)", rec.job.jid, state)
 
-    def _done_by_us(self, job: Any) -> bool:
+    def _done_by_us(self, job: Job) -> bool:
         """Whether the job's record says this worker completed it (a completion sent twice)."""
         try:
             stored = self.client.jobs[job.jid]
         except Exception:  # gone (expired), or Redis away again: not known to be ours
             return False
-        if str(getattr(stored.state, "value", stored.state)) != "complete":
+        if not isinstance(stored, Job) or stored.state != "complete":
             return False
         done = [h for h in stored.history or () if h.get("what") == "done"]
-        return bool(done) and done[-1].get("worker") == getattr(job, "holder", None)
+        return bool(done) and done[-1].get("worker") == job.holder
 
 __all__ = ["BATCH", "SOON", "Completions"]

@@ -34,7 +34,10 @@ import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from queueengine.job import Job
 
 Backoff = Callable[[int], float]
 """A backoff maps the attempt number (1 for the first retry) to a delay in seconds."""
@@ -92,7 +95,7 @@ class RetryPolicy:
     on: tuple[type[BaseException], ...]
     backoff: Backoff
 
-    def delay(self, job: Any) -> float:
+    def delay(self, job: Job) -> float:
         """Delay before the next attempt of ``job``, from how many retries it already used."""
         original = _int(getattr(job, "original_retries", 0))
         left = _int(getattr(job, "retries_left", 0))
@@ -130,7 +133,7 @@ def retry(on: type[BaseException] | tuple[type[BaseException], ...] = (Exception
 class Handler:
     """A resolved handler: what to call with the job, whether it is a coroutine function, its retry policy."""
 
-    call: Callable[[Any], Any] | None
+    call: Callable[[Job], Any] | None
     is_async: bool
     policy: RetryPolicy | None
     error_group: str | None = None
@@ -187,11 +190,11 @@ def resolve(klass: str, queue: str) -> Handler:
         static = inspect.getattr_static(target, name)
         policy = _policy_of(method) or _policy_of(target)
         if isinstance(static, (staticmethod, classmethod)):
-            call: Callable[[Any], Any] = method
+            call: Callable[[Job], Any] = method
         else:
             cls = target
 
-            def call(job: Any, _cls: Any = cls, _name: str = name) -> Any:
+            def call(job: Job, _cls: Any = cls, _name: str = name) -> Any:
                 return getattr(_cls(), _name)(job)
 
             call.__wrapped__ = method  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Keeping a worker's leases: background heartbeats, the worker's liveness beat, and the
 worker channel that announces lost leases and cancellations.
 
-``LeaseKeeper`` is used by ``queueengine.worker.Worker``; it runs two daemon threads:
+``LeaseKeeper`` is a part of ``queueengine.worker.Worker``; it runs two daemon threads:
 
 * the keeper heartbeats each held job at about a third of its lease (the lease is read from
   the job's ``expires_at`` against the Redis clock), and calls ``workers.beat`` every
@@ -21,38 +21,32 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+from queueengine.exceptions import OutOfMemory, QueueEngineError
 from queueengine.store.outages import warn
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
+    from queueengine.job import Job
+    from queueengine.store.pubsub import Subscriber
+    from queueengine.worker.ledger import Held, Ledger
+    from queueengine.worker.runner import Spawn
+
+Abort = Callable[[str, str, float | None], bool]
+"""``abort(jid, reason, since)``: abort a held job (``since``: the server time of the notice)."""
 
 log = logging.getLogger("queueengine.worker")
 
 
-class Held:
-    """Book-keeping for one job a worker holds (popped and not yet finished)."""
-
-    __slots__ = ("abort_reason", "aborted", "handler", "job", "next_beat", "started", "task")
-
-    def __init__(self, job: Any, handler: Any, next_beat: float) -> None:
-        self.job = job
-        self.handler = handler
-        self.next_beat = next_beat      # time.monotonic() of the next heartbeat
-        self.aborted = False
-        self.started = False
-        self.abort_reason = ""
-        self.task: Any = None           # the asyncio.Task of an async handler
-
-
 class LeaseKeeper:
-    """Heartbeats ``held`` jobs (guarded by ``lock``) and aborts those the engine takes away."""
+    """Heartbeats the jobs ``ledger`` holds and aborts those the engine takes away."""
 
-    def __init__(self, client: Any, name: str, held: dict[str, Held], lock: threading.Condition,
-                 abort: Callable[..., bool], beat_interval: float = 10.0,
+    def __init__(self, client: Client, name: str, ledger: Ledger, abort: Abort, beat_interval: float = 10.0,
                  housekeep_interval: float | None = 60.0) -> None:
         self.client = client
         self.name = name
-        self.held = held
-        self.lock = lock
+        self.ledger = ledger
         self.abort = abort
         self.beat_interval = beat_interval
         self.housekeep_interval = housekeep_interval
@@ -60,11 +54,11 @@ class LeaseKeeper:
         self._wake = threading.Event()   # set when the keeper must look again sooner (shorter tick, stop)
         self.offset = 0.0   # Redis server time minus local time
         self.tick = 1.0     # how often the keeper looks for due heartbeats (shrinks for short leases)
-        self._pubsub: Any = None
-        self._active: Any = None   # the listener's subscription (closed by stop())
-        self._keeper_thread: Any = None
+        self._pubsub: Subscriber | None = None
+        self._active: Subscriber | None = None   # the listener's subscription (closed by stop())
+        self._keeper_thread: threading.Thread | None = None
 
-    def start(self, spawn: Callable[[Callable[[], None], str], Any]) -> None:
+    def start(self, spawn: Spawn) -> None:
         """Read the server clock, subscribe to the worker channel (before any job is popped) and
         start the keeper and listener threads through ``spawn(target, name)``."""
         self.offset = float(self.client.now()) - time.time()
@@ -89,7 +83,7 @@ class LeaseKeeper:
             with contextlib.suppress(Exception):
                 active.close()
 
-    def next_beat(self, job: Any) -> float:
+    def next_beat(self, job: Job) -> float:
         """Monotonic time at which to heartbeat ``job``: a third of its remaining lease from now."""
         try:
             remaining = float(job.expires_at) - (time.time() + self.offset)
@@ -126,14 +120,11 @@ class LeaseKeeper:
                     log.debug("housekeeping: %s", done)
                 except Exception as exc:
                     warn(log, exc, "housekeeping failed")
-            with self.lock:
-                due = [h for h in self.held.values() if h.next_beat <= now and not h.aborted]
-            for held in due:
+            for held in self.ledger.due_heartbeats(now):
                 self.heartbeat(held)
 
     def heartbeat(self, held: Held) -> None:
-        from queueengine.exceptions import OutOfMemory, QueueEngineError
-
+        """Extend the lease of ``held``'s job; abort the job when the engine refuses."""
         try:
             held.job.heartbeat()
         except OutOfMemory:  # Redis refuses writes for now: the lease may still be saved
@@ -141,7 +132,7 @@ class LeaseKeeper:
             held.next_beat = time.monotonic() + self.tick
             return
         except QueueEngineError as exc:
-            self.abort(held.job.jid, f"heartbeat refused: {exc}")
+            self.abort(held.job.jid, f"heartbeat refused: {exc}", None)
             return
         except Exception as exc:
             warn(log, exc, "heartbeat of job %s failed; trying again", held.job.jid)
@@ -150,7 +141,7 @@ class LeaseKeeper:
         held.next_beat = self.next_beat(held.job)
 
     # ------------------------------------------------------------------ listener thread
-    def _subscribe(self) -> Any:
+    def _subscribe(self) -> Subscriber:
         pubsub = self.client.events.subscriber(self.client.events.worker_channel(self.name))
         pubsub.connect()
         return pubsub
@@ -176,7 +167,7 @@ class LeaseKeeper:
                     with contextlib.suppress(Exception):
                         pubsub.close()
 
-    def on_message(self, raw: Any) -> None:
+    def on_message(self, raw: bytes | str) -> None:
         """``{"e": "lock_lost"|"canceled", "jid": ..., "reason"?: ...}`` -> abort that job."""
         try:
             event = json.loads(raw)
@@ -188,4 +179,4 @@ class LeaseKeeper:
                        float(since) if isinstance(since, (int, float)) else None)
 
 
-__all__ = ["Held", "LeaseKeeper"]
+__all__ = ["Abort", "LeaseKeeper"]
