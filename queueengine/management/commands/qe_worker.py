@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.management.base import CommandError, CommandParser
 
 from queueengine.conf import get_client, settings
 from queueengine.management.commands._common import QECommand
 from queueengine.management.common import configure_logging, default_queues
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
 
 EPILOG = """
 examples:
@@ -40,7 +46,7 @@ def _shown(url: str) -> str:
     return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
-def wait_for_redis(client: Any, budget: float | None, say: Any) -> bool:
+def wait_for_redis(client: Client, budget: float | None, say: Callable[[str], None]) -> bool:
     """Ping Redis until it answers (True) or SIGTERM/SIGINT arrives (False); with a ``budget``
     in seconds, raise CommandError once it is spent. Backoff 0.1 s doubling to 2 s."""
     import signal
@@ -76,14 +82,76 @@ def wait_for_redis(client: Any, budget: float | None, say: Any) -> bool:
             delay = min(2.0, delay * 2)
         return False
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
 
 
 def positive_int(name: str, value: Any) -> int:
+    """``value`` of option ``--name`` when it is a whole number >= 1, else CommandError."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise CommandError(f"--{name} must be a whole number >= 1, got {value!r}")
     return value
+
+
+def checked_queues(queues: list[str]) -> list[str]:
+    """The ``--queue`` names, each once (CommandError otherwise)."""
+    for q in queues:
+        if not q or q != q.strip():
+            raise CommandError(f"--queue: {q!r} is not a queue name")
+    if len(set(queues)) != len(queues):
+        raise CommandError(f"--queue lists a queue twice: {' '.join(queues)}")
+    return queues
+
+
+def check_not_negative(options: dict[str, Any]) -> None:
+    """--prefetch, --shutdown-timeout and --redis-wait must be >= 0."""
+    if options["prefetch"] is not None and options["prefetch"] < 0:
+        raise CommandError(f"--prefetch must be >= 0, got {options['prefetch']}")
+    if options["shutdown_timeout"] < 0:
+        raise CommandError("--shutdown-timeout must be >= 0")
+    if options["redis_wait"] is not None and options["redis_wait"] < 0:
+        raise CommandError(f"--redis-wait must be >= 0, got {options['redis_wait']}")
+
+
+def mode_handler(mode: str, path: str | None, burst: bool) -> Callable[..., Any] | None:
+    """The ``--handler`` of a simple/recoverable worker (None in reliable mode, whose jobs name
+    their own); CommandError when the options do not fit the mode or the handler cannot be used."""
+    if mode != "reliable" and not path:
+        raise CommandError(f"--mode {mode}: jobs of this mode carry no handler path; name one with "
+                           "--handler app.jobs.handle")
+    if mode != "reliable" and burst:
+        raise CommandError(f"--burst works in reliable mode only, not with --mode {mode}")
+    if mode == "reliable" and path:
+        raise CommandError("--handler is for --mode simple/recoverable; reliable jobs name their handler")
+    if not path:
+        return None
+    from queueengine.worker.handlers import import_path
+
+    try:
+        handler = import_path(path)
+    except ImportError as exc:
+        raise CommandError(f"--handler: {exc}") from exc
+    if not callable(handler):
+        raise CommandError(f"--handler: {path} is not callable")
+    return cast("Callable[..., Any]", handler)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``qe_worker`` was asked to run, checked."""
+
+    queues: list[str]
+    concurrency: int
+    processes: int
+    namespace: str
+    mode: str
+    handler: Callable[..., Any] | None
+    name: str | None
+    burst: bool
+    prefetch: int | None
+    shutdown_timeout: float
+    redis_wait: float | None
+    verbosity: int
 
 
 class Command(QECommand):
@@ -126,96 +194,73 @@ class Command(QECommand):
                             help="seconds running jobs get to finish after SIGTERM (default: 30)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        queues = options["queues"] or default_queues()
-        for q in queues:
-            if not q or q != q.strip():
-                raise CommandError(f"--queue: {q!r} is not a queue name")
-        if len(set(queues)) != len(queues):
-            raise CommandError(f"--queue lists a queue twice: {' '.join(queues)}")
-        concurrency = positive_int("concurrency", options["concurrency"] if options["concurrency"] is not None
-                                   else settings.CONCURRENCY)
-        processes = positive_int("processes", options["processes"] if options["processes"] is not None
-                                 else settings.PROCESSES)
-        if options["prefetch"] is not None and options["prefetch"] < 0:
-            raise CommandError(f"--prefetch must be >= 0, got {options['prefetch']}")
-        if options["shutdown_timeout"] < 0:
-            raise CommandError("--shutdown-timeout must be >= 0")
-        if options["redis_wait"] is not None and options["redis_wait"] < 0:
-            raise CommandError(f"--redis-wait must be >= 0, got {options['redis_wait']}")
-        redis_wait = options["redis_wait"] if options["redis_wait"] is not None else (
-            BURST_REDIS_WAIT if options["burst"] else None)
-        namespace = options["namespace"] or self.namespace_of(queues)
-        mode = options["mode"] or settings.MODE
-        if mode != "reliable" and not options["handler"]:
-            raise CommandError(f"--mode {mode}: jobs of this mode carry no handler path; name one with "
-                               "--handler app.jobs.handle")
-        if mode != "reliable" and options["burst"]:
-            raise CommandError(f"--burst works in reliable mode only, not with --mode {mode}")
-        if mode == "reliable" and options["handler"]:
-            raise CommandError("--handler is for --mode simple/recoverable; reliable jobs name their handler")
-        handler: Any = None
-        if options["handler"]:
-            from queueengine.worker.handlers import import_path
-
-            try:
-                handler = import_path(options["handler"])
-            except ImportError as exc:
-                raise CommandError(f"--handler: {exc}") from exc
-            if not callable(handler):
-                raise CommandError(f"--handler: {options['handler']} is not callable")
+        plan = self.plan(options)
         configure_logging(self, options["verbosity"])
-        name = options["name"]
-
-        def work(index: int | None) -> int:
-            from queueengine.worker import Worker
-
-            if handler is not None:
-                return self.work_mode(mode, queues, concurrency, handler, options["shutdown_timeout"], namespace)
-
-            worker_name = f"{name}-{index}" if name and index is not None else name
-            client = (get_client(namespace=namespace) if worker_name is None
-                      else get_client(namespace=namespace, worker_name=worker_name))
-            try:
-                if not wait_for_redis(client, redis_wait, self.say):
-                    self.say("stopped before start-up finished (Redis was unreachable)")
-                    return 0
-            except BaseException:
-                client.close()
-                raise
-            try:
-                worker = Worker(client, queues, concurrency=concurrency, mode=mode, name=worker_name,
-                                burst=options["burst"], shutdown_timeout=options["shutdown_timeout"],
-                                prefetch=options["prefetch"])
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
-            if options["verbosity"]:  # -v 0: quiet
-                self.stdout.write(f"worker {worker.name}: queues {', '.join(queues)}, concurrency {concurrency}"
-                                  f"{', burst' if options['burst'] else ''}")
-                self.stdout.flush()
-            try:
-                return worker.run()
-            except ValueError as exc:  # refused to start (a dispatch namespace)
-                raise CommandError(str(exc)) from exc
-            except Exception as exc:
-                from queueengine.store.connection import is_transient
-
-                if worker.stopping and is_transient(exc):  # a signal while start-up waited for Redis
-                    self.say("stopped before start-up finished (Redis was unreachable)")
-                    return 0
-                raise
-            finally:
-                client.close()
-
-        if processes == 1:
+        work = functools.partial(self.work, plan)
+        if plan.processes == 1:
             code = work(None)
         else:
             from queueengine.worker.supervisor import Supervisor
 
-            self.stdout.write(f"supervising {processes} worker processes")
-            self.stdout.flush()
-            code = Supervisor(work, processes, shutdown_timeout=options["shutdown_timeout"]).run()
+            self.say(f"supervising {plan.processes} worker processes")
+            code = Supervisor(work, plan.processes, shutdown_timeout=plan.shutdown_timeout).run()
         if code:
             raise SystemExit(code)
+
+    def plan(self, options: dict[str, Any]) -> Plan:
+        """The checked options (CommandError naming the first bad one)."""
+        queues = checked_queues(options["queues"] or default_queues())
+        concurrency = positive_int("concurrency", options["concurrency"] if options["concurrency"] is not None
+                                   else settings.CONCURRENCY)
+        processes = positive_int("processes", options["processes"] if options["processes"] is not None
+                                 else settings.PROCESSES)
+        check_not_negative(options)
+        namespace = options["namespace"] or self.namespace_of(queues)
+        mode = options["mode"] or settings.MODE
+        handler = mode_handler(mode, options["handler"], options["burst"])
+        redis_wait = options["redis_wait"] if options["redis_wait"] is not None else (
+            BURST_REDIS_WAIT if options["burst"] else None)
+        return Plan(queues, concurrency, processes, namespace, mode, handler, options["name"], options["burst"],
+                    options["prefetch"], options["shutdown_timeout"], redis_wait, options["verbosity"])
+
+    def work(self, plan: Plan, index: int | None) -> int:
+        """Run one worker in this process (``index``: its number under a supervisor); the exit code."""
+        if plan.handler is not None:
+            return self.work_mode(plan.mode, plan.queues, plan.concurrency, plan.handler, plan.shutdown_timeout,
+                                  plan.namespace)
+        worker_name = f"{plan.name}-{index}" if plan.name and index is not None else plan.name
+        client = (get_client(namespace=plan.namespace) if worker_name is None
+                  else get_client(namespace=plan.namespace, worker_name=worker_name))
+        try:
+            if not wait_for_redis(client, plan.redis_wait, self.say):
+                self.say("stopped before start-up finished (Redis was unreachable)")
+                return 0
+            return self.run_worker(plan, client, worker_name)
+        finally:
+            client.close()
+
+    def run_worker(self, plan: Plan, client: Client, worker_name: str | None) -> int:
+        """Build the worker and run it until it stops; the exit code."""
+        from queueengine.store.connection import is_transient
+        from queueengine.worker import Worker
+
+        try:
+            worker = Worker(client, plan.queues, concurrency=plan.concurrency, mode=plan.mode, name=worker_name,
+                            burst=plan.burst, shutdown_timeout=plan.shutdown_timeout, prefetch=plan.prefetch)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if plan.verbosity:  # -v 0: quiet
+            self.say(f"worker {worker.name}: queues {', '.join(plan.queues)}, concurrency {plan.concurrency}"
+                     f"{', burst' if plan.burst else ''}")
+        try:
+            return worker.run()
+        except ValueError as exc:  # refused to start (a dispatch namespace)
+            raise CommandError(str(exc)) from exc
+        except Exception as exc:
+            if worker.stopping and is_transient(exc):  # a signal while start-up waited for Redis
+                self.say("stopped before start-up finished (Redis was unreachable)")
+                return 0
+            raise
 
     def say(self, line: str) -> None:
         """One line on stdout, flushed (a supervisor or a log collector reads it as it comes)."""
