@@ -106,6 +106,66 @@ class QueueJobs:
         return self._list("throttled", offset, count)
 
 
+def _put_rows(jobs: Iterable[Mapping[str, Any] | Sequence[Any]]) -> list[list[Any]]:
+    """The checked ``put`` fields of each job of ``put_many``, in order (a new jid each)."""
+    rows: list[list[Any]] = []
+    templates: dict[Any, list[Any]] = {}   # klass -> the checked default fields of a pair
+    urandom, dumps = os.urandom, _args.dumps
+    try:
+        for i, item in enumerate(jobs):
+            if item.__class__ is tuple and len(item) == 2:   # (klass, data): the common case, fast
+                klass, data = item
+                try:
+                    row = templates[klass].copy()
+                except (KeyError, TypeError):
+                    row = put_fields(klass, None)
+                    with contextlib.suppress(TypeError):
+                        templates[klass] = row.copy()
+                row[0] = urandom(16).hex()
+                row[2] = dumps(data, "data")
+                rows.append(row)
+            else:
+                rows.append(_put_row(i, item))
+    except UnsupportedData as exc:  # name the job (the one after the rows made): jobs[3]: data.v ...
+        raise UnsupportedData(f"jobs[{len(rows)}]: {exc}") from None
+    return rows
+
+
+def _put_row(i: int, item: Mapping[str, Any] | Sequence[Any]) -> list[Any]:
+    """The ``put`` fields of ``jobs[i]`` given as a mapping of put arguments or a pair."""
+    if isinstance(item, Mapping):
+        unknown = set(item) - _PUT_KEYS
+        if unknown:
+            raise InvalidArgument(f"jobs[{i}]: unknown put arguments {sorted(unknown)}")
+        if "klass" not in item or "data" not in item:
+            raise InvalidArgument(f"jobs[{i}]: klass and data are required")
+        return put_fields(**item)
+    if isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 2:
+        return put_fields(item[0], item[1])
+    raise InvalidArgument(f"jobs[{i}] must be a mapping of put arguments or a (klass, data) pair")
+
+
+def _put_calls(worker: str, queue: str, rows: list[list[Any]]) -> list[tuple[str, list[Any]]]:
+    """The Lua calls that put ``rows`` (``PUT_BATCH`` jobs each): ``put_batch`` when every job of
+    a call shares its klass and options (sent once, then jid and data per job), else ``put_many``."""
+    calls: list[tuple[str, list[Any]]] = []
+    for start in range(0, len(rows), PUT_BATCH):
+        chunk = rows[start:start + PUT_BATCH]
+        args: list[Any] = [worker, queue, len(chunk)]
+        shared = chunk[0][3:]
+        if all(r[1] == chunk[0][1] and r[3:] == shared for r in chunk):
+            args.append(chunk[0][1])
+            args.extend(shared)
+            for r in chunk:
+                args.extend((r[0], r[2]))
+            calls.append(("put_batch", args))
+        else:
+            for r in chunk:
+                args.extend(r)
+            calls.append(("put_many", args))
+    return calls
+
+
 class Queue:
     """One named queue of a client's namespace."""
 
@@ -156,53 +216,10 @@ class Queue:
         ``(klass, data)`` pair. Every job is checked before anything is sent; each Lua call
         (``PUT_BATCH`` jobs) is atomic and all calls go out in one pipeline.
         """
-        rows: list[list[Any]] = []
-        templates: dict[Any, list[Any]] = {}   # klass -> the checked default fields of a pair
-        urandom, dumps = os.urandom, _args.dumps
-        try:
-            for i, item in enumerate(jobs):
-                if item.__class__ is tuple and len(item) == 2:   # (klass, data): the common case, fast
-                    klass, data = item
-                    try:
-                        row = templates[klass].copy()
-                    except (KeyError, TypeError):
-                        row = put_fields(klass, None)
-                        with contextlib.suppress(TypeError):
-                            templates[klass] = row.copy()
-                    row[0] = urandom(16).hex()
-                    row[2] = dumps(data, "data")
-                    rows.append(row)
-                elif isinstance(item, Mapping):
-                    unknown = set(item) - _PUT_KEYS
-                    if unknown:
-                        raise InvalidArgument(f"jobs[{i}]: unknown put arguments {sorted(unknown)}")
-                    if "klass" not in item or "data" not in item:
-                        raise InvalidArgument(f"jobs[{i}]: klass and data are required")
-                    rows.append(put_fields(**item))
-                elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 2:
-                    rows.append(put_fields(item[0], item[1]))
-                else:
-                    raise InvalidArgument(f"jobs[{i}] must be a mapping of put arguments or a (klass, data) pair")
-        except UnsupportedData as exc:  # name the job (the one after the rows made): jobs[3]: data.v ...
-            raise UnsupportedData(f"jobs[{len(rows)}]: {exc}") from None
+        rows = _put_rows(jobs)
         if not rows:
             return []
-        calls: list[tuple[str, list[Any]]] = []
-        for start in range(0, len(rows), PUT_BATCH):
-            chunk = rows[start:start + PUT_BATCH]
-            args: list[Any] = [self.client.worker_name, self.name, len(chunk)]
-            shared = chunk[0][3:]
-            if all(r[1] == chunk[0][1] and r[3:] == shared for r in chunk):
-                # the usual batch: every option alike; send them once, then (jid, data) per job
-                args.append(chunk[0][1])
-                args.extend(shared)
-                for r in chunk:
-                    args.extend((r[0], r[2]))
-                calls.append(("put_batch", args))
-            else:
-                for r in chunk:
-                    args.extend(r)
-                calls.append(("put_many", args))
+        calls = _put_calls(self.client.worker_name, self.name, rows)
         if len(calls) == 1:
             self.client._call(calls[0][0], *calls[0][1])
         else:

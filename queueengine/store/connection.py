@@ -114,6 +114,41 @@ def _hosts(netloc: str, url: str) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def _credentials(netloc: str) -> tuple[str, str | None, str | None]:
+    """``user:password@hosts`` -> (hosts, user, password); None for what is not given."""
+    if "@" not in netloc:
+        return netloc, None, None
+    userinfo, _, hosts = netloc.rpartition("@")
+    user, _, pw = userinfo.partition(":")
+    return hosts, unquote(user) or None, unquote(pw) or None
+
+
+def _url_options(query: str, sentinel: bool, url: str) -> dict[str, Any]:
+    """The options of a cluster or Sentinel URL's query (timeouts as numbers of seconds)."""
+    options: dict[str, Any] = {}
+    allowed = _NUMERIC_OPTIONS + (_SENTINEL_OPTIONS if sentinel else ())
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in allowed:
+            raise InvalidArgument(f"url option {key!r} is not one of {', '.join(allowed)}: {url!r}")
+        if key in _NUMERIC_OPTIONS:
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise InvalidArgument(f"url option {key} must be a number of seconds, got {value!r}") from None
+        else:
+            options[key] = value
+    return options
+
+
+def _sentinel_service(parts: list[str], url: str) -> tuple[str, int]:
+    """(service name, db) from the path of a Sentinel URL, split at '/'."""
+    if not parts or len(parts) > 2:
+        raise InvalidArgument(f"a Sentinel url needs /<service_name>[/db] after the sentinels, got {url!r}")
+    if len(parts) == 2 and not parts[1].isdigit():
+        raise InvalidArgument(f"the database in a Sentinel url must be a number, got {parts[1]!r} in {url!r}")
+    return unquote(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+
+
 def parse_url(url: str) -> Target:
     """Parse a URL (see the module docstring); raise InvalidArgument naming what is wrong."""
     if not isinstance(url, str) or "://" not in url:
@@ -127,38 +162,17 @@ def parse_url(url: str) -> Target:
                               f"{', '.join(PLAIN_SCHEMES + CLUSTER_SCHEMES + SENTINEL_SCHEMES)}: {url!r}")
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
-    username = password = None
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        user, _, pw = userinfo.partition(":")
-        username, password = unquote(user) or None, unquote(pw) or None
+    netloc, username, password = _credentials(netloc)
     nodes = _hosts(netloc, url)
-    options: dict[str, Any] = {}
-    allowed = _NUMERIC_OPTIONS + (_SENTINEL_OPTIONS if scheme in SENTINEL_SCHEMES else ())
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in allowed:
-            raise InvalidArgument(f"url option {key!r} is not one of {', '.join(allowed)}: {url!r}")
-        if key in _NUMERIC_OPTIONS:
-            try:
-                options[key] = float(value)
-            except ValueError:
-                raise InvalidArgument(f"url option {key} must be a number of seconds, got {value!r}") from None
-        else:
-            options[key] = value
+    options = _url_options(query, scheme in SENTINEL_SCHEMES, url)
     parts = [p for p in path.split("/") if p]
     ssl = scheme.startswith("rediss")
     if scheme in CLUSTER_SCHEMES:
         if parts and parts != ["0"]:
             raise InvalidArgument(f"a Redis Cluster has only database 0; url path {path!r} in {url!r}")
         return Target("cluster", url, nodes, None, 0, username, password, ssl, options)
-    if not parts or len(parts) > 2:
-        raise InvalidArgument(f"a Sentinel url needs /<service_name>[/db] after the sentinels, got {url!r}")
-    db = 0
-    if len(parts) == 2:
-        if not parts[1].isdigit():
-            raise InvalidArgument(f"the database in a Sentinel url must be a number, got {parts[1]!r} in {url!r}")
-        db = int(parts[1])
-    return Target("sentinel", url, nodes, unquote(parts[0]), db, username, password, ssl, options)
+    service, db = _sentinel_service(parts, url)
+    return Target("sentinel", url, nodes, service, db, username, password, ssl, options)
 
 
 def connect(url: str, **kwargs: Any) -> Any:

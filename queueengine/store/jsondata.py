@@ -54,6 +54,14 @@ def _mapping_problem(value: Any, path: str, depth: int) -> str | None:
     return None
 
 
+def _sequence_problem(value: list[Any] | tuple[Any, ...], path: str, depth: int) -> str | None:
+    for i, item in enumerate(value):
+        found = problem(item, f"{path}[{i}]", depth + 1)
+        if found:
+            return found
+    return None
+
+
 def problem(value: Any, path: str, depth: int = 0) -> str | None:
     """What JSON cannot carry in ``value`` (the first thing found, with its path), or None."""
     if value is None or value is True or value is False:
@@ -71,11 +79,7 @@ def problem(value: Any, path: str, depth: int = 0) -> str | None:
     if isinstance(value, dict):
         return _mapping_problem(value, path, depth)
     if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found = problem(item, f"{path}[{i}]", depth + 1)
-            if found:
-                return found
-        return None
+        return _sequence_problem(value, path, depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return _mapping_problem(fields, path, depth)
