@@ -66,7 +66,93 @@ def dashboard_hook() -> Any:
     return measure
 
 
+def fill(q: Any, waiting: int, size: int, chunk: int, deadline: float) -> int:
+    """Put jobs until ``size`` wait (or ``deadline`` seconds pass); how many wait then."""
+    stop = time.perf_counter() + deadline
+    while waiting < size and time.perf_counter() < stop:
+        step = min(chunk, size - waiting)
+        if hasattr(q, "put_many"):
+            qb._put_many(q, qb.NOOP, waiting, waiting + step)
+        else:
+            for i in range(waiting, waiting + step):
+                q.put(qb.NOOP, {"i": i})
+        waiting += step
+    return waiting
+
+
+def latencies(q: Any, samples: int, waiting: int) -> dict[str, Any]:
+    """p50/p99 of one more put, of pop and of complete, ``samples`` calls each (the extra jobs
+    put are popped back)."""
+    lat_put = []
+    for i in range(samples):
+        t = time.perf_counter()
+        q.put(qb.NOOP, {"i": -i})
+        lat_put.append(time.perf_counter() - t)
+    lat_pop, lat_done = [], []
+    for _ in range(samples):
+        t = time.perf_counter()
+        job = q.pop()
+        t2 = time.perf_counter()
+        if job is None:
+            raise RuntimeError(f"pop returned None with {waiting} jobs waiting")
+        job.complete()
+        t3 = time.perf_counter()
+        lat_pop.append(t2 - t)
+        lat_done.append(t3 - t2)
+    return {"put": stats(lat_put), "pop": stats(lat_pop), "complete": stats(lat_done)}
+
+
+def dashboard_times(dash: Any, url: str) -> dict[str, float] | str:
+    """The dashboard's page times (ms) at this length, or the error that stopped them."""
+    try:
+        pages = dash(url=url, namespace=qb.NAMESPACE, queue=QUEUE)
+        return {k: round(float(v), 2) for k, v in dict(pages).items()}
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+
+
+def measure(args: argparse.Namespace, sizes: list[int], result: dict[str, Any]) -> None:
+    """Fill the queue to each size in turn and measure there; rows and notes go into ``result``."""
+    ctx = Ctx(system="queueengine", url=args.url, variant="qless")
+    qb.setup(ctx)
+    client = qb._client(ctx)
+    q = client.queues[QUEUE]
+    conn = ctx.redis()
+    conn.flushall()
+    base_mem = int(conn.info("memory")["used_memory_dataset"])
+    dash = dashboard_hook()
+    if isinstance(dash, str):
+        result["notes"].append(f"Dashboard page times: not measured ({dash}).")
+    if not hasattr(q, "put_many"):
+        result["notes"].append("q.put_many is missing: the queue was filled with single puts.")
+    waiting = 0
+    for size in sizes:
+        t0 = time.perf_counter()
+        start_waiting = waiting
+        waiting = fill(q, waiting, size, args.chunk, args.deadline)
+        fill_s = time.perf_counter() - t0
+        mem = int(conn.info("memory")["used_memory_dataset"])
+        row: dict[str, Any] = {
+            "target": size,
+            "waiting": waiting,
+            "fill_jobs_per_s": round((waiting - start_waiting) / fill_s, 1) if fill_s > 0 else None,
+            "bytes_per_job": round((mem - base_mem) / waiting, 1) if waiting else None,
+            "used_memory_mb": round(mem / 1e6, 1),
+        }
+        if waiting < size:
+            result["notes"].append(f"Stopped filling at {waiting:,} of {size:,} jobs "
+                                   f"(deadline {args.deadline:.0f}s).")
+        row.update(latencies(q, args.samples, waiting))
+        if callable(dash):
+            row["dashboard"] = dashboard_times(dash, args.url)
+        result["sizes"].append(row)
+        print(json.dumps(row), flush=True)
+        if waiting < size:
+            break
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Measure (see the module docstring) and print or write the JSON report."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -76,74 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-
     result: dict[str, Any] = {"samples": args.samples, "sizes": [], "notes": []}
     try:
-        ctx = Ctx(system="queueengine", url=args.url, variant="qless")
-        qb.setup(ctx)
-        client = qb._client(ctx)
-        q = client.queues[QUEUE]
-        conn = ctx.redis()
-        conn.flushall()
-        base_mem = int(conn.info("memory")["used_memory_dataset"])
-        dash = dashboard_hook()
-        if isinstance(dash, str):
-            result["notes"].append(f"Dashboard page times: not measured ({dash}).")
-        if not hasattr(q, "put_many"):
-            result["notes"].append("q.put_many is missing: the queue was filled with single puts.")
-        waiting = 0
-        for size in sizes:
-            t0 = time.perf_counter()
-            stop = t0 + args.deadline
-            start_waiting = waiting
-            while waiting < size and time.perf_counter() < stop:
-                step = min(args.chunk, size - waiting)
-                if hasattr(q, "put_many"):
-                    qb._put_many(q, qb.NOOP, waiting, waiting + step)
-                else:
-                    for i in range(waiting, waiting + step):
-                        q.put(qb.NOOP, {"i": i})
-                waiting += step
-            fill_s = time.perf_counter() - t0
-            mem = int(conn.info("memory")["used_memory_dataset"])
-            row: dict[str, Any] = {
-                "target": size,
-                "waiting": waiting,
-                "fill_jobs_per_s": round((waiting - start_waiting) / fill_s, 1) if fill_s > 0 else None,
-                "bytes_per_job": round((mem - base_mem) / waiting, 1) if waiting else None,
-                "used_memory_mb": round(mem / 1e6, 1),
-            }
-            if waiting < size:
-                result["notes"].append(f"Stopped filling at {waiting:,} of {size:,} jobs "
-                                       f"(deadline {args.deadline:.0f}s).")
-            # one more put at this length (these extra jobs are popped back below)
-            lat_put = []
-            for i in range(args.samples):
-                t = time.perf_counter()
-                q.put(qb.NOOP, {"i": -i})
-                lat_put.append(time.perf_counter() - t)
-            lat_pop, lat_done = [], []
-            for _ in range(args.samples):
-                t = time.perf_counter()
-                job = q.pop()
-                t2 = time.perf_counter()
-                if job is None:
-                    raise RuntimeError(f"pop returned None with {waiting} jobs waiting")
-                job.complete()
-                t3 = time.perf_counter()
-                lat_pop.append(t2 - t)
-                lat_done.append(t3 - t2)
-            row.update(put=stats(lat_put), pop=stats(lat_pop), complete=stats(lat_done))
-            if callable(dash):
-                try:
-                    pages = dash(url=args.url, namespace=qb.NAMESPACE, queue=QUEUE)
-                    row["dashboard"] = {k: round(float(v), 2) for k, v in dict(pages).items()}
-                except Exception as exc:
-                    row["dashboard"] = f"error: {type(exc).__name__}: {exc}"[:200]
-            result["sizes"].append(row)
-            print(json.dumps(row), flush=True)
-            if waiting < size:
-                break
+        measure(args, sizes, result)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:400]
         print(result["error"], file=sys.stderr)

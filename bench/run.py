@@ -575,7 +575,7 @@ def run_growth(url: str, cfg: dict[str, Any], logdir: Path) -> dict[str, Any]:
     return json.loads(out.read_text())  # type: ignore[no-any-return]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: finishes in under 2 minutes")
     ap.add_argument("--only", default="", help="comma-separated system keys: " + ",".join(s[0] for s in SYSTEMS)
@@ -586,9 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, help="override N")
     ap.add_argument("--engine-rev", default="", help="benchmark queueengine/ as of this git revision "
                     "(e.g. HEAD) instead of the working tree")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    cfg: dict[str, Any] = {
+
+def config_of(args: argparse.Namespace) -> dict[str, Any]:
+    """Sizes, deadlines and rounds of a full or a --quick run."""
+    return {
         "quick": args.quick,
         "n": args.n or (2_000 if args.quick else 10_000),
         "rt_n": 100 if args.quick else 500,
@@ -600,21 +603,114 @@ def main(argv: list[str] | None = None) -> int:
         # placement vary between rounds); each system's median round is reported.
         "rounds": {"enqueue": 3, "batch_enqueue": 3, "roundtrip": 1 if args.quick else 3},
     }
+
+
+def new_log_dir() -> Path:
+    """This run's log folder under bench/results/tmp (only the last five runs' are kept)."""
+    import shutil
+
+    tmp_root = BENCH / "results" / "tmp"
+    logdir = tmp_root / time.strftime("%Y%m%d-%H%M%S")
+    logdir.mkdir(parents=True, exist_ok=True)
+    for old in sorted(p for p in tmp_root.iterdir() if p.is_dir())[:-5]:  # keep the last five runs' logs
+        shutil.rmtree(old, ignore_errors=True)
+    return logdir
+
+
+def median_round(got: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result to report of one system's rounds: the median of those with a rate."""
+    good = sorted((r for r in got if rate(r)), key=lambda r: rate(r) or 0)
+    if not good:
+        return got[-1]
+    best = good[len(good) // 2]
+    if len(got) > 1:
+        best["rounds_jobs_per_s"] = [rate(r) for r in got]
+    failed = [r["error"] for r in got if "error" in r]
+    if failed:
+        best.setdefault("notes", []).append(f"{len(failed)} of {len(got)} rounds failed ({failed[0][:80]})")
+    return best
+
+
+def run_workload(workload: tuple[Any, ...], systems: list[Any], results: dict[str, Any], url: str,
+                 cfg: dict[str, Any], logdir: Path) -> dict[str, Any]:
+    """Every system's result of one workload (its median round)."""
+    wl, _title, action, extra = workload
+    out: dict[str, Any] = {}
+    rounds = cfg["rounds"].get(wl, 1)
+    runs: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in systems}
+    for rnd in range(rounds):
+        for s in systems:
+            if not results["systems"][s[0]].get("available"):
+                out[s[0]] = results["systems"][s[0]]
+                continue
+            if runs[s[0]] and ("na" in runs[s[0]][-1] or runs[s[0]][-1].get("available") is False):
+                continue  # n/a: once is enough (an error is tried again next round)
+            t = time.monotonic()
+            res = run_action(s, action, url, cfg, extra, logdir)
+            runs[s[0]].append(res)
+            log(f"{wl:<14} {s[1]:<26} {status(res) or fmt(rate(res)) + ' jobs/s'}"
+                f"  ({time.monotonic() - t:.1f}s{f', round {rnd + 1}/{rounds}' if rounds > 1 else ''})")
+    out.update({key: median_round(got) for key, got in runs.items() if got})
+    return out
+
+
+def growth(results: dict[str, Any], url: str, cfg: dict[str, Any], logdir: Path) -> dict[str, Any]:
+    """bench/growth.py's report, or why it was not run."""
+    qe = results["systems"].get("qe", {})
+    if not qe.get("available"):
+        return {"available": False, "reason": qe.get("reason", "queueengine not run")}
+    t = time.monotonic()
+    found = run_growth(url, cfg, logdir)
+    log(f"growth done ({time.monotonic() - t:.1f}s)")
+    return found
+
+
+def measure(args: argparse.Namespace, cfg: dict[str, Any], url: str, logdir: Path,
+            results: dict[str, Any]) -> None:
+    """Check the systems, run the workloads (and growth) against ``url``; fills ``results``."""
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     if "qe*" in only:
         only |= {s[0] for s in SYSTEMS if s[0].startswith("qe")}
     systems = [s for s in SYSTEMS if not only or s[0] in only]
     wl_only = {x.strip() for x in args.workloads.split(",") if x.strip()}
-    workloads = [w for w in WORKLOADS if not wl_only or w[0] in wl_only]
+    results["machine"] = machine_info(url)
+    for s in systems:
+        info = run_action(s, "check", url, cfg, {}, logdir)
+        results["systems"][s[0]] = info
+        log(f"{s[1]}: " + (info.get("version", "") if info.get("available") else
+                            f"not available: {info.get('reason')}"))
+    for workload in WORKLOADS:
+        if not wl_only or workload[0] in wl_only:
+            results["workloads"][workload[0]] = run_workload(workload, systems, results, url, cfg, logdir)
+    if not args.no_growth and (not only or "qe" in only):
+        results["growth"] = growth(results, url, cfg, logdir)
+    results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(results: dict[str, Any], quick: bool, out: Path) -> int:
+    """Write the JSON, print the tables, write benchmarks.md and the charts; the exit code."""
+    add_ratios(results)
+    (BENCH / "results").mkdir(exist_ok=True)
+    (BENCH / "results" / ("latest-quick.json" if quick else "latest.json")).write_text(
+        json.dumps(results, indent=1, default=str))
+    print_tables(results)
+    md = write_markdown(results, out)
+    try:
+        charts = write_charts(results, out)
+    except Exception as exc:  # the tables are written already; say what broke the charts
+        log(f"wrote {md}; the charts failed: {type(exc).__name__}: {exc}")
+        return 1
+    log(f"wrote {md}, " + ", ".join(str(p) for p in charts) + f" in {results['elapsed_s']:.0f}s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks (see the module docstring)."""
+    args = parse_args(argv)
+    cfg = config_of(args)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    tmp_root = BENCH / "results" / "tmp"
-    logdir = tmp_root / time.strftime("%Y%m%d-%H%M%S")
-    logdir.mkdir(parents=True, exist_ok=True)
-    import shutil
-
-    for old in sorted(p for p in tmp_root.iterdir() if p.is_dir())[:-5]:  # keep the last five runs' logs
-        shutil.rmtree(old, ignore_errors=True)
+    logdir = new_log_dir()
 
     global ENGINE_SRC
     sha = ""
@@ -631,69 +727,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"config": cfg, "git": engine_label(args.engine_rev or None, sha),
                                "systems": {}, "workloads": {}}
     try:
-        results["machine"] = machine_info(url)
-        for s in systems:
-            info = run_action(s, "check", url, cfg, {}, logdir)
-            results["systems"][s[0]] = info
-            log(f"{s[1]}: " + (info.get("version", "") if info.get("available") else
-                                f"not available: {info.get('reason')}"))
-        available = [s for s in systems if results["systems"][s[0]].get("available")]
-        for wl, _title, action, extra in workloads:
-            results["workloads"][wl] = {}
-            rounds = cfg["rounds"].get(wl, 1)
-            runs: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in systems}
-            for rnd in range(rounds):
-                for s in systems:
-                    if s not in available:
-                        results["workloads"][wl][s[0]] = results["systems"][s[0]]
-                        continue
-                    if runs[s[0]] and ("na" in runs[s[0]][-1] or runs[s[0]][-1].get("available") is False):
-                        continue  # n/a: once is enough (an error is tried again next round)
-                    t = time.monotonic()
-                    res = run_action(s, action, url, cfg, extra, logdir)
-                    runs[s[0]].append(res)
-                    log(f"{wl:<14} {s[1]:<26} {status(res) or fmt(rate(res)) + ' jobs/s'}"
-                        f"  ({time.monotonic() - t:.1f}s{f', round {rnd + 1}/{rounds}' if rounds > 1 else ''})")
-            for key, got in runs.items():
-                if not got:
-                    continue
-                good = sorted((r for r in got if rate(r)), key=lambda r: rate(r) or 0)
-                if not good:
-                    results["workloads"][wl][key] = got[-1]
-                    continue
-                best = good[len(good) // 2]  # the median round
-                if len(got) > 1:
-                    best["rounds_jobs_per_s"] = [rate(r) for r in got]
-                failed = [r["error"] for r in got if "error" in r]
-                if failed:
-                    best.setdefault("notes", []).append(
-                        f"{len(failed)} of {len(got)} rounds failed ({failed[0][:80]})")
-                results["workloads"][wl][key] = best
-        if not args.no_growth and (not only or "qe" in only):
-            if results["systems"].get("qe", {}).get("available"):
-                t = time.monotonic()
-                results["growth"] = run_growth(url, cfg, logdir)
-                log(f"growth done ({time.monotonic() - t:.1f}s)")
-            else:
-                results["growth"] = {"available": False,
-                                     "reason": results["systems"].get("qe", {}).get("reason", "queueengine not run")}
-        results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        measure(args, cfg, url, logdir, results)
     finally:
         server.stop()
     results["elapsed_s"] = round(time.monotonic() - started, 1)
-    add_ratios(results)
-    (BENCH / "results").mkdir(exist_ok=True)
-    (BENCH / "results" / ("latest-quick.json" if args.quick else "latest.json")).write_text(
-        json.dumps(results, indent=1, default=str))
-    print_tables(results)
-    md = write_markdown(results, out)
-    try:
-        charts = write_charts(results, out)
-    except Exception as exc:  # the tables are written already; say what broke the charts
-        log(f"wrote {md}; the charts failed: {type(exc).__name__}: {exc}")
-        return 1
-    log(f"wrote {md}, " + ", ".join(str(p) for p in charts) + f" in {results['elapsed_s']:.0f}s")
-    return 0
+    return report(results, args.quick, out)
 
 
 if __name__ == "__main__":

@@ -332,28 +332,45 @@ def verify(prod: Producer, runs: dict[str, list[int]], killed: set[int],
                 if not row[1] or not json.loads(row[1]).get("group"):
                     rep.failed_without_reason += 1
             else:
-                rep.lost += 1
-                if len(rep.lost_jobs) < LOST_DETAILS:
-                    rep.lost_jobs.append({
-                        "key": key, "jids": prod.jids[key], "state": row[0].decode() if row and row[0] else None,
-                        "runs": [{"pid": pid, "killed": pid in killed} for pid in pids],
-                        "faults_since_put": faults_between(fault_log or [], prod.put_at[key])})
-            if len(pids) > 1:
-                rep.duplicates += 1
-                if sum(1 for pid in pids if pid not in killed) <= 1:
-                    rep.duplicates_killed += 1
-                elif key in prod.resubmitted:
-                    rep.duplicates_resubmitted += 1
-                else:
-                    rep.unexplained_duplicates += 1
+                _count_lost(rep, prod, key, row, pids, killed, fault_log)
+            _count_duplicate(rep, prod, key, pids, killed)
     if prod.mode == "simple":
         rep.lost_allowed = len(killed) * (prod.cfg.concurrency + SIMPLE_HELD)
+    _set_latencies(rep, latencies)
+    return rep
+
+
+def _count_lost(rep: ModeReport, prod: Producer, key: str, row: Any, pids: list[int], killed: set[int],
+                fault_log: list[tuple[float, str]] | None) -> None:
+    """A job neither complete nor failed: lost (the first LOST_DETAILS in detail)."""
+    rep.lost += 1
+    if len(rep.lost_jobs) < LOST_DETAILS:
+        rep.lost_jobs.append({
+            "key": key, "jids": prod.jids[key], "state": row[0].decode() if row and row[0] else None,
+            "runs": [{"pid": pid, "killed": pid in killed} for pid in pids],
+            "faults_since_put": faults_between(fault_log or [], prod.put_at[key])})
+
+
+def _count_duplicate(rep: ModeReport, prod: Producer, key: str, pids: list[int], killed: set[int]) -> None:
+    """A job run more than once: explained by a kill, by a resubmission, or not."""
+    if len(pids) <= 1:
+        return
+    rep.duplicates += 1
+    if sum(1 for pid in pids if pid not in killed) <= 1:
+        rep.duplicates_killed += 1
+    elif key in prod.resubmitted:
+        rep.duplicates_resubmitted += 1
+    else:
+        rep.unexplained_duplicates += 1
+
+
+def _set_latencies(rep: ModeReport, latencies: list[float]) -> None:
+    """p50, p99 and max of the put -> completion latencies, in ms."""
     latencies.sort()
     if latencies:
         rep.p50_ms = round(1000 * latencies[len(latencies) // 2], 1)
         rep.p99_ms = round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)
         rep.max_ms = round(1000 * latencies[-1], 1)
-    return rep
 
 
 def expire_all(client: Any, deadline: float) -> None:
@@ -484,13 +501,7 @@ def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report
         idle = trickle(producers, fleets, cfg, runs_dir, deadline, report)
         for fleet in fleets:
             fleet.stop()
-        runs = read_runs(runs_dir)
-        for prod, fleet in zip(producers, fleets, strict=True):
-            rep = verify(prod, runs, fleet.killed, report.fault_log)
-            rep.drain_s = round(drained.get(prod.mode, -1.0), 2)
-            rep.idle_drain_s = round(idle.get(prod.mode, -1.0), 2)
-            report.idle_stalled |= not 0 <= rep.idle_drain_s <= cfg.idle_drain_limit
-            report.modes.append(rep)
+        verify_modes(producers, fleets, runs_dir, cfg, report, drained, idle)
         for prod in producers:
             if prod.mode != "simple":
                 expire_all(prod.engine, deadline + 120)
@@ -500,17 +511,34 @@ def run(cfg: Config, workdir: str | None = None, progress: Any = None) -> Report
         if chaos.errors:
             say("chaos errors: " + "; ".join(chaos.errors))
     finally:
-        if chaos is not None and chaos.is_alive():
-            chaos.stop()
-        for fleet in fleets:
-            with contextlib.suppress(Exception):
-                fleet.stop()
-        for prod in producers:
-            with contextlib.suppress(Exception):
-                prod.close()
+        tear_down(chaos, fleets, producers)
         pair.stop()
         report.seconds = round(time.monotonic() - began, 1)
     return report
+
+
+def verify_modes(producers: list[Producer], fleets: list[Workers], runs_dir: Path, cfg: Config, report: Report,
+                 drained: dict[str, float], idle: dict[str, float]) -> None:
+    """Verify every mode's jobs (``verify``) and add its report, with its drain times, to ``report``."""
+    runs = read_runs(runs_dir)
+    for prod, fleet in zip(producers, fleets, strict=True):
+        rep = verify(prod, runs, fleet.killed, report.fault_log)
+        rep.drain_s = round(drained.get(prod.mode, -1.0), 2)
+        rep.idle_drain_s = round(idle.get(prod.mode, -1.0), 2)
+        report.idle_stalled |= not 0 <= rep.idle_drain_s <= cfg.idle_drain_limit
+        report.modes.append(rep)
+
+
+def tear_down(chaos: Chaos | None, fleets: list[Workers], producers: list[Producer]) -> None:
+    """Stop the chaos thread, the worker fleets and the producers (whatever state they are in)."""
+    if chaos is not None and chaos.is_alive():
+        chaos.stop()
+    for fleet in fleets:
+        with contextlib.suppress(Exception):
+            fleet.stop()
+    for prod in producers:
+        with contextlib.suppress(Exception):
+            prod.close()
 
 
 def table(reports: list[Report]) -> str:

@@ -40,7 +40,84 @@ def _error(exc: BaseException) -> str:
     return last[:400]
 
 
+def run_worker(mod: Any, ctx: common.Ctx) -> int:
+    """The ``worker`` action; with ``BENCH_PROFILE=<dir>``, every thread of it profiled there."""
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    if not profile_dir:
+        mod.worker(ctx)
+        return 0
+    import cProfile
+    import threading
+
+    # cProfile sees one thread only: give every thread the worker starts its own profiler,
+    # and write them all (with the main thread's) when the worker returns.
+    profs: list[cProfile.Profile] = []
+    original_run = threading.Thread.run
+
+    def profiled_run(self: threading.Thread) -> None:
+        prof = cProfile.Profile()
+        profs.append(prof)
+        prof.enable()
+        try:
+            original_run(self)
+        finally:
+            prof.disable()
+
+    threading.Thread.run = profiled_run  # type: ignore[method-assign]
+    main_prof = cProfile.Profile()
+    profs.append(main_prof)
+    main_prof.enable()
+    try:
+        mod.worker(ctx)
+    finally:
+        main_prof.disable()
+        for k, prof in enumerate(list(profs)):
+            with contextlib.suppress(Exception):  # a profiler with nothing recorded
+                prof.dump_stats(os.path.join(
+                    profile_dir, f"worker-{ctx.system}-{ctx.variant}-{os.getpid()}-{k}.pstats"))
+    return 0
+
+
+def check(mod: Any, ctx: common.Ctx) -> dict[str, Any]:
+    """The ``check`` action: whether the system is usable, its versions and how it is driven."""
+    try:
+        return {"available": True, **mod.describe(ctx)}
+    except Exception as exc:
+        return {"available": False, "reason": _error(exc)}
+
+
+def batch_enqueue(mod: Any, ctx: common.Ctx) -> dict[str, Any]:
+    """The ``batch_enqueue`` action (n/a for a system without a batch enqueue API)."""
+    if not hasattr(mod, "batch_calls"):
+        return {"na": getattr(mod, "NO_BATCH", "no batch enqueue API")}
+    result: dict[str, Any] = common.enqueue(ctx, mod.batch_calls, jobs_per_call=ctx.chunk)
+    result["chunk"] = ctx.chunk
+    return result
+
+
+def measure(action: str, mod: Any, ctx: common.Ctx) -> dict[str, Any]:
+    """The result of one measuring action (n/a, or the error, when it could not run)."""
+    try:
+        if action == "check":
+            return check(mod, ctx)
+        if action == "enqueue":
+            return common.enqueue(ctx, mod.enqueue_calls)
+        if action == "batch_enqueue":
+            return batch_enqueue(mod, ctx)
+        if action == "drain":
+            return common.drain(ctx, mod.prefill)
+        if action == "roundtrip":
+            return common.roundtrip(ctx, mod.roundtrip_calls)
+    except common.NotApplicable as exc:
+        return {"na": str(exc)}
+    except Exception as exc:
+        traceback.print_exc()
+        return {"error": _error(exc)}
+    raise SystemExit(f"unknown action {action!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one action of one system (see the module docstring)."""
     action, ctx, out = common.ctx_from_args(argv)
     try:
         mod: Any = importlib.import_module(MODULES[ctx.system])
@@ -50,66 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         common.write_result(out, {"available": False, "reason": _error(exc)})
         return 0 if action != "worker" else 1
     if action == "worker":
-        profile_dir = os.environ.get("BENCH_PROFILE")
-        if not profile_dir:
-            mod.worker(ctx)
-            return 0
-        import cProfile
-        import threading
-
-        # cProfile sees one thread only: give every thread the worker starts its own profiler,
-        # and write them all (with the main thread's) when the worker returns.
-        profs: list[cProfile.Profile] = []
-        original_run = threading.Thread.run
-
-        def profiled_run(self: threading.Thread) -> None:
-            prof = cProfile.Profile()
-            profs.append(prof)
-            prof.enable()
-            try:
-                original_run(self)
-            finally:
-                prof.disable()
-
-        threading.Thread.run = profiled_run  # type: ignore[method-assign]
-        main_prof = cProfile.Profile()
-        profs.append(main_prof)
-        main_prof.enable()
-        try:
-            mod.worker(ctx)
-        finally:
-            main_prof.disable()
-            for k, prof in enumerate(list(profs)):
-                with contextlib.suppress(Exception):  # a profiler with nothing recorded
-                    prof.dump_stats(os.path.join(
-                        profile_dir, f"worker-{ctx.system}-{ctx.variant}-{os.getpid()}-{k}.pstats"))
-        return 0
-    try:
-        if action == "check":
-            try:
-                result: dict[str, Any] = {"available": True, **mod.describe(ctx)}
-            except Exception as exc:
-                result = {"available": False, "reason": _error(exc)}
-        elif action == "enqueue":
-            result = common.enqueue(ctx, mod.enqueue_calls)
-        elif action == "batch_enqueue":
-            if not hasattr(mod, "batch_calls"):
-                result = {"na": getattr(mod, "NO_BATCH", "no batch enqueue API")}
-            else:
-                result = common.enqueue(ctx, mod.batch_calls, jobs_per_call=ctx.chunk)
-                result["chunk"] = ctx.chunk
-        elif action == "drain":
-            result = common.drain(ctx, mod.prefill)
-        elif action == "roundtrip":
-            result = common.roundtrip(ctx, mod.roundtrip_calls)
-        else:
-            raise SystemExit(f"unknown action {action!r}")
-    except common.NotApplicable as exc:
-        result = {"na": str(exc)}
-    except Exception as exc:
-        traceback.print_exc()
-        result = {"error": _error(exc)}
-    common.write_result(out, result)
+        return run_worker(mod, ctx)
+    common.write_result(out, measure(action, mod, ctx))
     return 0
 
 
