@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+import redis
 
 from queueengine.client import Client as EngineClient
 from queueengine.exceptions import QueueEngineError
+from queueengine.job import Job as EngineJob
 from queueengine.store.direct import Direct
 from queueengine.store.keys import ModeKeys
 from queueengine.store.outages import call_retrying, outage_retry
@@ -165,14 +167,14 @@ class ReliableWorkerBackend:
         self.heartbeat: float | None = extra.get("heartbeat")
         self.name = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self._engine: EngineClient | None = None
-        self._block: Any = None
+        self._block: redis.Redis | None = None
         self._block_id: int | None = None
         self._direct: Direct | None = None   # the blocking connection, used directly
         self._deferred: list[tuple[RawJob, bool, Any]] = []
         self._beats: dict[str, float] = {}
         self.tick_interval = 1.0
         self._alive_at = 0.0
-        self._ahead: list[Any] = []      # engine Jobs leased ahead of free slots (short handlers)
+        self._ahead: list[EngineJob] = []   # engine Jobs leased ahead of free slots (short handlers)
         self._ahead_lock = threading.Lock()
         self._last_fetch = 0.0
         self._gap = 1.0                  # moving average of seconds between fetches
@@ -225,12 +227,11 @@ class ReliableWorkerBackend:
             # running out, which the next pop (at most ``block`` seconds away) reclaims. The
             # BLPOP and the pop go out together: Redis pops the moment a put wakes the BLPOP.
             if block > 0:
-                if self._direct is None:
-                    self._direct = Direct(self._block)
+                direct = self._blocking()
                 if self._block_id is None:
-                    self._block_id = int(self._direct.execute("CLIENT", "ID"))
+                    self._block_id = int(direct.execute("CLIENT", "ID"))
                 try:
-                    jobs, _ = self.engine.wait_then_pop(self.queues, block, self.queues, count, via=self._direct)
+                    jobs, _ = self.engine.wait_then_pop(self.queues, block, self.queues, count, via=direct)
                 except Exception:
                     self._block_id = None
                     raise
@@ -244,6 +245,13 @@ class ReliableWorkerBackend:
         for job in self._ahead:
             self._beats.setdefault(job.jid, now)
         return out
+
+    def _blocking(self) -> Direct:
+        """The blocking connection, used directly (made on first use, after ``start``)."""
+        if self._direct is None:
+            assert self._block is not None, "worker not started"
+            self._direct = Direct(self._block)
+        return self._direct
 
     def finish(self, raw: RawJob, ok: bool, value: Any, defer: bool) -> None:
         """Complete or fail the engine job (completions batched with the next fetch if deferred)."""
@@ -262,7 +270,7 @@ class ReliableWorkerBackend:
         except QueueEngineError as exc:  # reclaimed, canceled (client timeout) ...
             log.info("job %s could not be finished: %s", raw.id, exc)
 
-    def _pop(self, count: int) -> list[Any]:
+    def _pop(self, count: int) -> list[EngineJob]:
         """Pop up to ``count`` jobs; completions deferred since the last fetch go in the same
         Lua call (one round trip per fetch)."""
         if not self._deferred:

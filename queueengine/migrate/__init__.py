@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis
@@ -21,6 +21,9 @@ import redis
 from queueengine.exceptions import InvalidArgument
 from queueengine.migrate import qless as q
 from queueengine.migrate.report import ImportReport
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
 
 __all__ = ["ImportReport", "import_qless"]
 
@@ -33,7 +36,7 @@ QUEUE_SETS = ("work", "locks", "scheduled", "depends")
 class _Run:
     """One import: source, target, report and progress."""
 
-    def __init__(self, source: q.QlessSource, client: Any, dry_run: bool, progress: Progress | None,
+    def __init__(self, source: q.QlessSource, client: Client, dry_run: bool, progress: Progress | None,
                  chunk: int) -> None:
         self.src, self.client, self.chunk = source, client, chunk
         self.report = ImportReport(dry_run=dry_run)
@@ -193,7 +196,7 @@ class _Run:
         return sum(int(n) for n in pipe.execute())
 
 
-def import_qless(source: redis.Redis, client: Any, prefix: str = "ql:", *, dry_run: bool = False,
+def import_qless(source: redis.Redis, client: Client, prefix: str = "ql:", *, dry_run: bool = False,
                  progress: Progress | None = None, chunk: int = 200) -> ImportReport:
     """Copy the qless-core keyspace of ``source`` (keys under ``prefix``) into the namespace
     of ``client`` (a :class:`queueengine.Client`); return the report.

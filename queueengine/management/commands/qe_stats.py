@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from queueengine.management.commands._common import QECommand
+
+if TYPE_CHECKING:
+    from queueengine.client import Client
 
 COLUMNS = ("waiting", "running", "stalled", "scheduled", "depends", "recurring", "throttled")
 
@@ -24,7 +27,8 @@ examples:
         parser.add_argument("queue", nargs="?", help="only this queue (default: all queues)")
         parser.add_argument("--json", action="store_true", help="print JSON")
 
-    def collect(self, client: Any, queue: str | None) -> dict[str, Any]:
+    def collect(self, client: Client, queue: str | None) -> dict[str, Any]:
+        """Counts, today's stats (without histograms), failure groups and workers, as JSON-able data."""
         counts = list(client.queues.counts)
         if queue is not None:
             counts = [c for c in counts if c["name"] == queue]
@@ -34,7 +38,7 @@ examples:
         report: dict[str, Any] = {"queues": counts, "stats": {}, "failed": client.jobs.failed(),
                                   "workers": list(client.workers.counts)}
         for entry in counts:
-            stats = dict(client.queues[entry["name"]].stats())
+            stats: dict[str, Any] = dict(client.queues[entry["name"]].stats())
             for kind in ("wait", "run"):
                 if isinstance(stats.get(kind), dict):
                     stats[kind] = {k: v for k, v in stats[kind].items() if k != "histogram"}

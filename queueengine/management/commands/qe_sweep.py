@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from queueengine.management.commands._common import QECommand
 
+if TYPE_CHECKING:
+    from queueengine.client import Client
+
 # Extra sweeps run after the engine's housekeeping: (name, function(client, options) -> dict).
 # Delivery modes register theirs here (e.g. the recoverable mode's "requeue claims older than
 # N seconds"); each result is printed under its name.
-SWEEPS: list[tuple[str, Callable[[Any, dict[str, Any]], dict[str, Any]]]] = []
+SWEEPS: list[tuple[str, Callable[[Client, dict[str, Any]], dict[str, Any]]]] = []
 
 
-def _recoverable_sweep(client: Any, options: dict[str, Any]) -> dict[str, Any]:
+def _recoverable_sweep(client: Client, options: dict[str, Any]) -> dict[str, Any]:
     """Recoverable delivery mode: hand back claims older than --older-than seconds."""
     from queueengine.conf import settings
 
