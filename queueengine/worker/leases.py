@@ -129,16 +129,16 @@ class LeaseKeeper:
             held.job.heartbeat()
         except OutOfMemory:  # Redis refuses writes for now: the lease may still be saved
             log.warning("heartbeat of job %s refused: Redis is out of memory; trying again", held.job.jid)
-            held.next_beat = time.monotonic() + self.tick
+            held.beat_at(time.monotonic() + self.tick)
             return
         except QueueEngineError as exc:
             self.abort(held.job.jid, f"heartbeat refused: {exc}", None)
             return
         except Exception as exc:
             warn(log, exc, "heartbeat of job %s failed; trying again", held.job.jid)
-            held.next_beat = time.monotonic() + self.tick
+            held.beat_at(time.monotonic() + self.tick)
             return
-        held.next_beat = self.next_beat(held.job)
+        held.beat_at(self.next_beat(held.job))
 
     # ------------------------------------------------------------------ listener thread
     def _subscribe(self) -> Subscriber:

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 class Held:
     """Book-keeping for one job a worker holds (popped and not yet finished).
 
-    ``started`` and ``aborted`` change under the ledger's lock; ``next_beat`` is the lease
-    keeper's; ``task`` is set on the asyncio loop that runs an async handler.
+    Read its fields freely; change them through its methods: ``begin`` and ``hand_back`` under
+    the ledger's lock, ``run_as`` on the asyncio loop, ``beat_at`` from the lease keeper.
     """
 
     __slots__ = ("abort_reason", "aborted", "handler", "job", "next_beat", "started", "task")
@@ -38,6 +38,26 @@ class Held:
         self.started = False
         self.abort_reason = ""
         self.task: asyncio.Task[None] | None = None   # the task of an async handler
+
+    def begin(self) -> bool:
+        """A handler is about to run the job: True unless it was aborted (handed back) first."""
+        self.started = not self.aborted
+        return self.started
+
+    def run_as(self, task: asyncio.Task[None]) -> None:
+        """An async handler runs the job as ``task`` (cancelled at once if the job was aborted)."""
+        self.started = True
+        self.task = task
+        if self.aborted:
+            task.cancel()
+
+    def beat_at(self, when: float) -> None:
+        """Heartbeat the job at monotonic time ``when``."""
+        self.next_beat = when
+
+    def hand_back(self) -> None:
+        """The job goes back to its queue before any handler ran it: never run it."""
+        self.aborted = True
 
     def abort(self, reason: str) -> bool:
         """Mark the job aborted (its handler's outcome is then dropped); False if it already was."""
@@ -88,8 +108,7 @@ class Ledger:
     def begin(self, rec: Held) -> bool:
         """A handler is about to run ``rec``'s job: False when it was aborted (handed back) first."""
         with self.cond:
-            rec.started = not rec.aborted
-        return rec.started
+            return rec.begin()
 
     def release(self, rec: Held) -> None:
         """``rec``'s handler is done (or it was handed back): one slot is free again."""
@@ -171,7 +190,7 @@ class Ledger:
         with self.cond:
             unstarted = [rec for rec in self.running.values() if not rec.started]
             for rec in unstarted:
-                rec.aborted = True
+                rec.hand_back()
         return unstarted
 
     def wait_finished(self, timeout: float) -> list[Held]:

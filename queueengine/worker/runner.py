@@ -151,10 +151,7 @@ class Runner:
         loop.run_forever()
 
     def _create_task(self, rec: Held) -> None:
-        rec.started = True
-        rec.task = asyncio.get_running_loop().create_task(self._run_async(rec))
-        if rec.aborted:
-            rec.task.cancel()
+        rec.run_as(asyncio.get_running_loop().create_task(self._run_async(rec)))
 
     async def _run_async(self, rec: Held) -> None:
         _current.set(rec)
