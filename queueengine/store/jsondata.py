@@ -113,7 +113,7 @@ def _nonfinite(value: Any) -> bool:
         items = value
     elif kind is float:
         return not math.isfinite(value)
-    elif kind in _PLAIN:
+    elif kind in _PLAIN or kind is orjson.Fragment:  # a Fragment is JSON already (see problem)
         return False
     else:
         return problem(value, "") is not None
@@ -135,6 +135,8 @@ def check_nulls(value: Any, arg: str) -> None:
 
 def encode(value: Any, arg: str) -> bytes:
     """JSON bytes of ``value``; UnsupportedData naming the path when JSON cannot carry it."""
+    if value is None:  # the common result of a handler: no walk for its null
+        return b"null"
     try:
         out = orjson.dumps(value)
     except TypeError as exc:

@@ -192,21 +192,20 @@ class Dispatcher:
         Auto (``prefetch=None``): ``concurrency`` while sync handlers average under 50 ms and no
         async handler was seen, else 0 (a long job never keeps a popped job from idle workers).
         """
-        ledger = self._ledger
-        if ledger.seen_async:
+        runner, concurrency = self._runner, self._ledger.concurrency
+        if runner.seen_async:
             return 0
         if self._prefetch is not None:
             return self._prefetch
-        if ledger.avg_runtime < 0.002:
-            return max(ledger.concurrency, TINY_PREFETCH)  # tiny jobs: pop (and complete) in big batches
-        return ledger.concurrency if ledger.avg_runtime < 0.05 else 0
+        if runner.avg_runtime < 0.002:
+            return max(concurrency, TINY_PREFETCH)  # tiny jobs: pop (and complete) in big batches
+        return concurrency if runner.avg_runtime < 0.05 else 0
 
     # ------------------------------------------------------------------ starting jobs
     def _start_all(self, jobs: list[Job]) -> None:
         # a lone tiny job while nothing else runs: run it here (no hand-off to a pool thread);
         # its completion then rides on the next pop
-        ledger = self._ledger
-        inline = len(jobs) == 1 and ledger.inflight == 0 and ledger.avg_runtime < INLINE_BELOW
+        inline = len(jobs) == 1 and self._ledger.inflight == 0 and self._runner.avg_runtime < INLINE_BELOW
         for job in jobs:
             self.begin(job, inline)
 

@@ -85,15 +85,11 @@ class Ledger:
         self.pending_completes = 0  # handlers returned whose completion is not sent yet
         self.processed = 0          # handlers that returned
         self.failed = 0             # handlers that raised (failed or retried)
-        self.avg_runtime = 1.0      # moving average of sync handler run time (s)
-        self.seen_async = False
 
     # ------------------------------------------------------------------ holding jobs
     def hold(self, rec: Held) -> Held | None:
         """Hold ``rec``; the earlier record of the same jid, when this worker holds it already
         (leased to it again after a timeout: that run lost its lease)."""
-        if rec.handler.is_async:
-            self.seen_async = True
         with self.cond:
             earlier = self.running.get(rec.job.jid)
             self.running[rec.job.jid] = rec
@@ -142,10 +138,6 @@ class Ledger:
         with self.cond:
             self.pending_completes -= n
             self.cond.notify_all()
-
-    def ran(self, seconds: float) -> None:
-        """A sync handler ran for ``seconds``: update the moving average."""
-        self.avg_runtime = 0.7 * self.avg_runtime + 0.3 * seconds
 
     # ------------------------------------------------------------------ waiting
     def wake_all(self) -> None:

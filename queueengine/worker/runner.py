@@ -64,6 +64,8 @@ class Runner:
 
     ``wake_dispatcher()`` is called when a handler's exception scheduled a retry due within
     ``max_wait`` seconds (the dispatcher may be blocked past the retry's due time).
+    ``avg_runtime`` (a moving average of sync handlers' run time, seconds) and ``seen_async``
+    (an async handler was run) tell the dispatcher how much to prefetch.
     """
 
     def __init__(self, ledger: Ledger, completions: Completions, *, wake_dispatcher: Callable[[], None],
@@ -76,6 +78,8 @@ class Runner:
         self._done: queue_mod.SimpleQueue[tuple[Held, orjson.Fragment] | None] = queue_mod.SimpleQueue()
         self._pool_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.avg_runtime = 1.0
+        self.seen_async = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -98,6 +102,7 @@ class Runner:
         """Run the handler of ``rec`` (held in the ledger already): an async one on the loop, a
         sync one on a pool thread, or on this thread when ``inline`` (a lone tiny job)."""
         if rec.handler.is_async:
+            self.seen_async = True
             self._async_loop().call_soon_threadsafe(self._create_task, rec)
         elif inline:
             self._run_sync(rec)
@@ -125,13 +130,14 @@ class Runner:
                 return  # handed back by the shutdown before it could start
             began = perf_counter()
             result = call(rec.job)
-            self._ledger.ran(perf_counter() - began)
+            self.avg_runtime = 0.7 * self.avg_runtime + 0.3 * (perf_counter() - began)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
         except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit is a failure too
             self._settle_error(rec, exc)
         else:
-            payload = self._settle_return(rec, result)
+            payload = completion(rec, result)
+            self._ledger.returned(payload is not None)
         finally:
             _current.set(None)
             self._ledger.release(rec)
@@ -167,17 +173,12 @@ class Runner:
         except BaseException as exc:  # noqa: BLE001
             self._settle_error(rec, exc)
         else:
-            payload = self._settle_return(rec, result)
+            payload = completion(rec, result)
+            self._ledger.returned(payload is not None)
             if payload is not None:
                 self._done.put((rec, payload))   # never block the asyncio loop on Redis
         finally:
             self._ledger.release(rec)
-
-    def _settle_return(self, rec: Held, result: Any) -> orjson.Fragment | None:
-        """Count a handler that returned; the completion to queue, if any."""
-        payload = completion(rec, result)
-        self._ledger.returned(payload is not None)
-        return payload
 
     def _settle_error(self, rec: Held, exc: BaseException | None) -> None:
         if exc is not None:
