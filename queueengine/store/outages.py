@@ -35,14 +35,19 @@ REPEAT_SAFE_READS = frozenset({
 })
 """Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
 
+REPEAT_SAFE_WRITES = frozenset({"worker.register", "worker.beat", "worker.deregister"})
+"""Writes whose repeat leaves Redis as one call would (a worker's registry entry)."""
+
 _UNIQUE_AT = {"put": 10, "put_batch": 9}
 """Where a put's ``unique`` flag sits in its Lua arguments (``put_many``: 8 into each 12-field row
 after the three leading arguments)."""
 
 
 def repeat_safe(command: str) -> bool:
-    """Whether the engine retries this Lua command through an outage (reads and puts)."""
-    return command in REPEAT_SAFE_READS or command in _UNIQUE_AT or command == "put_many"
+    """Whether the engine retries this Lua command through an outage (reads, puts, and a worker's
+    registry writes)."""
+    return (command in REPEAT_SAFE_READS or command in REPEAT_SAFE_WRITES or command in _UNIQUE_AT
+            or command == "put_many")
 
 
 def repeat_args(command: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
