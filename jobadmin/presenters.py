@@ -14,7 +14,6 @@ from typing import Any
 from jobadmin import charts, conf, schedules
 from queueengine import Client
 from queueengine.operator.views import LIST_KINDS, JobPage, QueueView, WorkerView
-from queueengine.store import options
 
 QUEUE_TABS = ("stats", "waiting", "running", "scheduled", "stalled", "depends", "throttled", "recurring")
 JOB_DATA_LIMIT = 512 * 1024
@@ -332,15 +331,13 @@ def config_page(client: Client, error: tuple[str, str] | None = None, submitted:
     """Every option with its value, whether it is stored, and what it is (meaning, type,
     range, default; None for a free-form option). ``error`` = (option, message) of a refused
     change, shown inline at that option with the ``submitted`` value kept in the input."""
-    stored: dict[str, str] = client.config.stored(decode=False)   # one round trip
-    values = {name: option.default or "" for name, option in options.KNOWN.items()}
-    values.update(stored)
+    entries = client.config.options()   # one round trip
     failed, message = error if error is not None else ("", "")
     rows = [{
-        "name": name, "value": submitted if name == failed and submitted is not None else value,
-        "stored": name in stored, "option": options.lookup(name), "error": message if name == failed else "",
-    } for name, value in sorted(values.items())]
-    new_error = message if error is not None and failed not in values else ""
-    return {"options": rows, "per_queue": list(options.PER_QUEUE.values()), "now": client.now(),
+        "name": e.name, "value": submitted if e.name == failed and submitted is not None else e.value,
+        "stored": e.stored, "option": e.option, "error": message if e.name == failed else "",
+    } for e in entries]
+    new_error = message if error is not None and failed not in {e.name for e in entries} else ""
+    return {"options": rows, "per_queue": client.config.per_queue_options(), "now": client.now(),
             "new_error": new_error, "new_option": failed if new_error else "",
             "new_value": (submitted or "") if new_error else "", "notice": notice}
