@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from channels.layers import get_channel_layer
 
 from jobadmin import conf
@@ -264,11 +265,15 @@ class Bridge:
                 await self._send(ready & (self.watched | set(self.local)), now)
 
     async def _send(self, topics: set[str], now: float) -> None:
+        layer = self.layer
+        if layer is None:
+            log.warning("live bridge: no Channels layer is configured (CHANNEL_LAYERS); nothing is pushed")
+            return
         for topic in topics:
             self._last_sent[topic] = now
             self.pushes[topic] += 1
             try:
-                await self.layer.group_send(group_name(self.namespace, topic), {"type": "live.refresh", "topic": topic})
+                await layer.group_send(group_name(self.namespace, topic), {"type": "live.refresh", "topic": topic})
             except Exception:
                 log.warning("live bridge: could not send to %s", topic, exc_info=True)
         if len(self._last_sent) > 10_000:
@@ -382,7 +387,7 @@ class LiveApplication:
     kind and stop when the Twisted reactor shuts down.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGI3Application) -> None:
         self.app = app
         self._started = False
 
@@ -394,7 +399,7 @@ class LiveApplication:
             await bridge_for(namespace)
         _stop_with_reactor()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -427,9 +432,10 @@ def _stop_with_reactor() -> None:
     try:
         from twisted.internet import defer, reactor
 
-        def stop() -> Any:
+        def stop() -> defer.Deferred[None]:
             return defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
 
-        reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[attr-defined]
+        # zope Interface methods are declared without self, so mypy shifts their arguments by one
+        reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[arg-type]
     except Exception:
         log.debug("could not hook the reactor's shutdown", exc_info=True)

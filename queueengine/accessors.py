@@ -202,7 +202,7 @@ class Config(MutableMapping[str, Any]):
         return list(options.PER_QUEUE.values())
 
     @staticmethod
-    def describe(name: str) -> options.Option | None:
+    def describe(name: str) -> ConfigOption | None:
         """The meaning, type, default and range of a known option (or of the per-queue form
         it matches, e.g. ``reports-heartbeat``); None for a free-form option."""
         return options.lookup(name)

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.typing import EncodableT, FieldT
+
 from queueengine.exceptions import InvalidArgument
 from queueengine.store import args as _args
 from queueengine.store.session import Session
@@ -44,10 +46,10 @@ def _seconds(value: Any, what: str) -> float:
     return seconds
 
 
-def _fields(fields: Any) -> dict[str, str]:
+def _fields(fields: Any) -> dict[FieldT, EncodableT]:
     if not isinstance(fields, Mapping) or not fields:
         raise InvalidArgument(f"fields must be a non-empty mapping of names to str, int or float, got {fields!r}")
-    out: dict[str, str] = {}
+    out: dict[FieldT, EncodableT] = {}
     for name, value in fields.items():
         _args.name(name, "fields")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
