@@ -29,6 +29,7 @@ from typing import Any
 import redis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from queueengine.store.connection import Endpoint, is_transient
 
@@ -105,7 +106,8 @@ class Subscriber:
     def _open(self) -> Any:
         plan = self._plan
         if self._ps is None:
-            self._conn = plan.endpoint.pinned(socket_timeout=None)
+            # no silent reconnect by redis-py: a lost connection reaches get_message, which counts it
+            self._conn = plan.endpoint.pinned(socket_timeout=None, retry=Retry(NoBackoff(), 0))
             ps = self._conn.pubsub()  # type: ignore[no-untyped-call]
             try:
                 if plan.channels:

@@ -325,6 +325,36 @@ async def test_published_events_reach_a_stream_and_it_counts_reconnects(engine: 
         assert (await next_event(stream, "dashboard.again")).jid == "café"
 
 
+def test_a_killed_sync_subscription_is_reported_as_a_gap(engine: Client, redis_conn: redis.Redis) -> None:
+    """``listen(reconnected=True)`` says "reconnected" after its connection is killed (redis-py
+    must not reconnect behind its back), then reads on."""
+    import threading
+
+    got: list[str] = []
+    stop = threading.Event()
+
+    def listen() -> None:
+        for event in engine.events.listen(stop=stop, reconnected=True):
+            got.append(event.name)
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not redis_conn.pubsub_numsub(engine.events.channel)[0][1]:
+            assert time.monotonic() < deadline, "the listener did not subscribe"
+            time.sleep(0.02)
+        assert redis_conn.client_kill_filter(_type="pubsub") == 1
+        while "dashboard.after" not in got:
+            assert time.monotonic() < deadline + 10, f"no event after the gap (got {got})"
+            engine.events.publish("dashboard.after")
+            time.sleep(0.05)
+        assert "reconnected" in got and got.index("reconnected") < got.index("dashboard.after")
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 async def next_event(stream: Any, name: str, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
