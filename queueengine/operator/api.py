@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from queueengine.exceptions import InvalidArgument
 from queueengine.job import Job
 from queueengine.operator import bulk
 from queueengine.operator.bulk import BulkResult
@@ -115,8 +116,6 @@ class Operator:
 def _tags(tags: Any) -> list[str]:
     out = _args.names(tags, "tags")
     if not out:
-        from queueengine.exceptions import InvalidArgument
-
         raise InvalidArgument("tags: give at least one tag")
     return out
 

@@ -131,13 +131,13 @@ class LiveCoordination:
 
     def acquire(self, token: str, ttl: float) -> bool:
         """Take the lease for ``ttl`` seconds when nobody holds it; True when ``token`` got it."""
-        ms = self._lease_ms(_args.name(token, "token"), ttl)
+        ms = self._lease_ms(token, ttl)
         return bool(self.store.redis.set(self._leader, token, nx=True, px=ms))
 
     def renew(self, token: str, ttl: float) -> bool:
         """Extend the lease to ``ttl`` seconds from now when ``token`` holds it (True), else
         leave it alone (False)."""
-        ms = self._lease_ms(_args.name(token, "token"), ttl)
+        ms = self._lease_ms(token, ttl)
         if self.holder() != token:
             return False
         return bool(self.store.redis.pexpire(self._leader, ms))
@@ -179,7 +179,7 @@ class LiveCoordination:
         follow ``topics`` for ``interest`` seconds, read the holder, the followed topics and the
         run id. With ``renew`` the extension is not conditional: a lease another process took
         meanwhile gets ``lease`` seconds more once, which only delays a takeover."""
-        ms = self._lease_ms(_args.name(token, "token"), lease)
+        ms = self._lease_ms(token, lease, "lease")
         names, seconds = _args.names(topics, "topics"), _seconds(interest, "interest")
         now = time.time()
         pipe = self.store.redis.pipeline(transaction=False)
@@ -199,8 +199,10 @@ class LiveCoordination:
                           watched=[_text(t) for t in replies[-2]], run_id=None if run_id is None else str(run_id))
 
     @staticmethod
-    def _lease_ms(token: str, ttl: float) -> int:
-        return max(1, round(_seconds(ttl, "ttl") * 1000))
+    def _lease_ms(token: Any, ttl: Any, what: str = "ttl") -> int:
+        """The lease in ms, once ``token`` and the lease length (argument ``what``) are checked."""
+        _args.name(token, "token")
+        return max(1, round(_seconds(ttl, what) * 1000))
 
 
 __all__ = ["DAY", "LiveCoordination", "LiveSample", "ProgressRecords"]
