@@ -14,6 +14,7 @@ from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
 from queueengine.events import Events
 from queueengine.exceptions import InvalidArgument, QueueEngineError
 from queueengine.job import Job
+from queueengine.operator.api import Operator
 from queueengine.operator.views import Views
 from queueengine.queue import Queue
 from queueengine.store import args as _args
@@ -67,6 +68,8 @@ class Client:
         self.events = Events(self)
         self.throttles = Throttles(self)
         self.views = Views(self)
+        self.operator = Operator(self)
+        """Bulk operations, rows of many jobs, failure-group chunks, the dashboard's keys."""
         self._results = Results(self.store)
 
     @property

@@ -81,7 +81,7 @@ done
 read -r venv _ _ <<<"${combos[0]}"
 echo "== ruff"
 if "$venv/bin/python" -m ruff check . ; then report+=("ruff: clean"); else report+=("ruff: FAILED"); status=1; fi
-echo "== mypy (engine)"
+echo "== mypy (engine and dashboard)"
 if "$venv/bin/python" -m mypy ; then report+=("mypy: clean"); else report+=("mypy: FAILED"); status=1; fi
 
 echo
