@@ -13,7 +13,7 @@ import orjson
 from queueengine.exceptions import InvalidArgument, UnsupportedData
 from queueengine.job import Job
 from queueengine.store import args as _args
-from queueengine.types import QueueCounts, QueueStats
+from queueengine.types import MetricsSeries, QueueCounts, QueueStats
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -258,6 +258,11 @@ class Queue:
         containing ``date`` (Unix seconds; default today)."""
         d = "" if date is None else repr(_args.number(date, "date", None))
         return cast(QueueStats, _args.loads(self.client._call("stats", self.name, d)))
+
+    def metrics(self, klass: str | None = None, since: float | None = None, until: float | None = None,
+                step: int | None = None) -> MetricsSeries:
+        """This queue's metrics as time series: ``client.metrics(queue=<this queue>, ...)``."""
+        return self.client.metrics(queue=self.name, klass=klass, since=since, until=until, step=step)
 
     def __len__(self) -> int:
         """Leased + waiting + scheduled + throttled jobs (Qless ``length``)."""
