@@ -54,7 +54,8 @@ LN_RATIO = 0.1823215567939546
 MAX_POINTS = 1500
 """Most buckets one series may have (as ``MAX_POINTS`` in metrics.lua)."""
 
-_FIELDS = {"c": "completed", "f": "failed", "r": "retried"}
+_FIELDS = {"f": "failed", "r": "retried"}
+"""Count fields; ``completed`` is the sum of the ``x<i>`` (completed runs) buckets."""
 
 
 def bucket_of(seconds: float) -> int:
@@ -108,17 +109,21 @@ def summarize(histogram: Mapping[int, int]) -> Percentiles:
 
 
 def _split(fields: Mapping[str, int]) -> tuple[dict[str, int], dict[int, int], dict[int, int]]:
-    """Raw bucket fields (``c``, ``f``, ``r``, ``w<i>``, ``x<i>``) -> (counts, waits, runs)."""
+    """Raw bucket fields -> (counts, waits, runs): ``w<i>`` waits, ``x<i>`` runs of completed jobs
+    (their sum is the completed count), ``y<i>`` runs of attempts that failed or were retried,
+    ``f`` failed, ``r`` retried."""
     counts = {"completed": 0, "failed": 0, "retried": 0}
     waits: dict[int, int] = {}
     runs: dict[int, int] = {}
     for name, n in fields.items():
+        kind, index = name[:1], name[1:]
         if name in _FIELDS:
             counts[_FIELDS[name]] += int(n)
-        elif name[:1] == "w" and name[1:].isdigit():
-            waits[int(name[1:])] = waits.get(int(name[1:]), 0) + int(n)
-        elif name[:1] == "x" and name[1:].isdigit():
-            runs[int(name[1:])] = runs.get(int(name[1:]), 0) + int(n)
+        elif index.isdigit() and kind in ("w", "x", "y"):
+            into = waits if kind == "w" else runs
+            into[int(index)] = into.get(int(index), 0) + int(n)
+            if kind == "x":
+                counts["completed"] += int(n)
     return counts, waits, runs
 
 

@@ -70,10 +70,7 @@ function QE.finish(jid, j, worker, queue, result, runs, wjson)
     local r = runs[queue]
     if r == nil then r = {secs = {}, counts = {}, metrics = QE.mt_on()}; runs[queue] = r end
     r.secs[#r.secs + 1] = run
-    if r.metrics then
-      QE.mt_count(r.counts, j.klass, 'c', 1)
-      QE.mt_count(r.counts, j.klass, 'x' .. QE.mt_bucket(run), 1)
-    end
+    if r.metrics then QE.mt_count(r.counts, j.klass, 'x' .. QE.mt_bucket(run), 1) end
   end
   local key = QE.kj(jid)
   redis.call('HSET', key, 'state', 'complete', 'worker', '', 'expires', '0', 'time', QE.nows, 'result', result)

@@ -5,8 +5,9 @@
 -- record runs and counts; a stall's retry or exhaustion counts too), O(1) per job and batched per
 -- call: one HINCRBY per (hash, field) a call touches, whatever the number of jobs.
 --
---   mt:m:<minute>:<q>   hash  per class id k: c:k completed, f:k failed, r:k retried,
---                             w<i>:k waits and x<i>:k runs that fell in bucket i
+--   mt:m:<minute>:<q>   hash  per class id k: w<i>:k waits, x<i>:k runs of completed jobs (their
+--                             sum is the completed count) and y<i>:k runs of attempts that
+--                             failed or were retried, in bucket i; f:k failed, r:k retried
 --   mt:h:<hour>:<q>     hash  the same for the hour (written together with the minute)
 --   mt:classes          hash  klass -> class id (1, 2, ... in first-seen order; never reused)
 --   mt:total:<q>        hash  every finished hour folded in (monotonic; '@' = last hour folded)
@@ -77,7 +78,7 @@ local function class_ids(klasses)
   return cache
 end
 
--- mt_record(queue, counts): add counts[klass][field] (field: 'c', 'f', 'r', 'w<i>', 'x<i>') to the
+-- mt_record(queue, counts): add counts[klass][field] (field: 'f', 'r', 'w<i>', 'x<i>', 'y<i>') to the
 -- queue's hashes of the current minute and hour. One HINCRBY per hash and field.
 function QE.mt_record(queue, counts)
   if next(counts) == nil or not QE.mt_on() then return end
@@ -107,12 +108,17 @@ function QE.mt_count(counts, klass, field, n)
   fields[field] = (fields[field] or 0) + n
 end
 
--- mt_job(queue, klass, field, run): record one job's count ('c', 'f' or 'r') and, when run is
--- given, its run time.
-function QE.mt_job(queue, klass, field, run)
+-- mt_job(queue, klass, outcome, run): record one job: outcome 'c' (completed: its run time goes
+-- to x<i>, whose sum is the completed count), 'f' (failed) or 'r' (retried), or nil (neither);
+-- the run time of an attempt that did not complete (when given) goes to y<i>.
+function QE.mt_job(queue, klass, outcome, run)
   local counts = {}
-  if field then QE.mt_count(counts, klass, field, 1) end
-  if run then QE.mt_count(counts, klass, 'x' .. QE.mt_bucket(run), 1) end
+  if outcome == 'c' then
+    QE.mt_count(counts, klass, 'x' .. QE.mt_bucket(run or 0), 1)
+  else
+    if outcome then QE.mt_count(counts, klass, outcome, 1) end
+    if run then QE.mt_count(counts, klass, 'y' .. QE.mt_bucket(run), 1) end
+  end
   QE.mt_record(queue, counts)
 end
 
@@ -214,7 +220,7 @@ end
 
 -- metrics.series(queue|'', klass|'', since, until, step) -> {"t0": first bucket start, "step": s,
 --   "b": [{field: count}, ...]}: one object per bucket [t0 + k*step, t0 + (k+1)*step) covering
---   [since, until), fields c, f, r, w<i>, x<i> (bucket i) summed over the queue (every queue when
+--   [since, until), fields f, r, w<i>, x<i>, y<i> (bucket i) summed over the queue (every queue when
 --   '') and the class (every class when '').
 function QE.cmd_metrics_series(queue, klass, since, until_, step)
   local a, b = window(since, until_)
