@@ -12,6 +12,7 @@ import orjson
 
 from queueengine.exceptions import InvalidArgument, UnsupportedData
 from queueengine.job import Job
+from queueengine.operator import tracing
 from queueengine.store import args as _args
 from queueengine.types import MetricsSeries, QueueCounts, QueueStats
 
@@ -138,7 +139,8 @@ class Queue:
                             reply, backoff)
         if reply:
             fields[10] = self.client._reply_arg(fields[0])
-        self.client._call("put", self.client.worker_name, self.name, *fields)
+        with tracing.send(self.name, fields[0]) as trace:   # the otel extra's producer span
+            self.client._call("put", self.client.worker_name, self.name, *fields, *trace)
         return cast(str, fields[0])
 
     def requeue(self, klass: Any, data: Any, **options: Any) -> str:
@@ -203,10 +205,12 @@ class Queue:
                 for r in chunk:
                     args.extend(r)
                 calls.append(("put_many", args))
-        if len(calls) == 1:
-            self.client._call(calls[0][0], *calls[0][1])
-        else:
-            self.client._pipeline_calls(calls, raise_errors=True)
+        with tracing.send(self.name, rows[0][0] if len(rows) == 1 else None, len(rows)) as trace:
+            calls = [(command, args + list(trace)) for command, args in calls] if trace else calls
+            if len(calls) == 1:
+                self.client._call(calls[0][0], *calls[0][1])
+            else:
+                self.client._pipeline_calls(calls, raise_errors=True)
         return [cast(str, r[0]) for r in rows]
 
     @overload

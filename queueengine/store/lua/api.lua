@@ -72,7 +72,7 @@ QE.api = {
   -- metrics.groups(since, until, step, group...) -> {"t0", "step", "groups": {group: [n]}}
   ['metrics.groups'] = function(a) return QE.cmd_metrics_groups(a) end,
   -- metrics.totals() -> {"classes": {id: klass}, "queues": {queue: {field:id: n}}} (monotonic)
-  ['metrics.totals'] = function(a) return QE.cmd_metrics_totals() end,
+  ['metrics.totals'] = function(a) return QE.cmd_metrics_totals(a[3]) end,
   -- metrics.backlog(queue, limit) -> {"total", "scanned", "classes": {klass: n}}
   ['metrics.backlog'] = function(a) return QE.cmd_metrics_backlog(a[3], a[4]) end,
   -- read-only views for dashboards (views.lua)

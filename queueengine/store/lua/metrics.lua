@@ -330,7 +330,8 @@ end
 -- metrics.totals() -> {"classes": {id: klass}, "queues": {queue: {field:id: count}}}: per queue,
 --   everything recorded since its first retained hour, never decreasing (for Prometheus
 --   counters): finished hours are folded into mt:total:<q>, the current hour is added on top.
-function QE.cmd_metrics_totals()
+function QE.cmd_metrics_totals(extra)
+  if extra ~= nil then QE.raise('InvalidArgument', 'arguments: metrics.totals takes none') end
   local parts = {}
   local current = math.floor(QE.now / HOUR) * HOUR
   for _, q in ipairs(redis.call('ZRANGE', QE.k('queues'), 0, -1)) do

@@ -141,7 +141,7 @@ end
 -- Job.from_row.
 QE.ROW_FIELDS = {'jid', 'klass', 'data', 'priority', 'queue', 'state', 'worker', 'expires', 'retries',
   'remaining', 'time', 'tags', 'throttles', 'failure', 'exhausted', 'spawned_from_jid', 'backoff', 'reply',
-  'result', 'scheduled'}
+  'result', 'scheduled', 'trace'}
 
 -- lease(queue, worker, jids, reclaimed, out): hand jobs to a worker; appends to `out` one
 -- row (ROW_FIELDS) per job, as the lease left it.
