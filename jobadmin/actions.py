@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queueengine import Client, InvalidArgument, JobNotFound, QueueEngineError, WrongState
-from queueengine.job import Job
+from queueengine.job import ROW_FIELDS, Job
 from queueengine.queue import put_fields
 from queueengine.store import args as engine_args
 
@@ -65,12 +65,6 @@ def clean_jids(raw: Iterable[str], existing: bool = False) -> list[str]:
     if len(out) > MAX_JIDS:
         raise InvalidArgument(f"jids: at most {MAX_JIDS} jobs per request, got {len(out)}")
     return out
-
-
-ROW_FIELDS = ("jid", "klass", "data", "priority", "queue", "state", "worker", "expires", "retries", "remaining",
-              "time", "tags", "throttles", "failure", "exhausted", "spawned_from_jid", "backoff", "reply", "result",
-              "scheduled")
-"""The job record's fields in the order ``Job.from_row`` reads them (lua/pop.lua ROW_FIELDS)."""
 
 
 def _jobs(client: Client, jids: Sequence[str]) -> tuple[dict[str, Job], list[tuple[str, str]]]:
