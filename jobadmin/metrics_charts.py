@@ -23,7 +23,7 @@ from queueengine import Client
 from queueengine.operator import metrics as mt
 
 WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 56, 10, 12, 30
+LEFT, RIGHT, TOP, BOTTOM = 56, 10, 18, 30
 SERIES = (("p50", "series-p50"), ("p95", "series-p95"), ("p99", "series-p99"))
 """Percentile series of a times chart and their CSS classes."""
 LOG_TICKS: tuple[tuple[float, str], ...] = (
@@ -108,7 +108,7 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
 
     _x_axis(parts, t, step, x_of)
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_top}" x2="{LEFT}" y2="{plot_bottom}"/>')
-    parts.append(f'<text class="axis-label axis-label-y" x="4" y="{plot_top + 8}">seconds, log</text>')
+    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">seconds, log scale</text>')
     if not values:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no jobs in this window</text>')
         parts.append("</svg>")
@@ -127,7 +127,7 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
             y = y_of(tick)
             parts.append(f'<line class="grid" x1="{LEFT}" y1="{_f(y)}" x2="{WIDTH - RIGHT}" y2="{_f(y)}"/>')
             parts.append(f'<text class="tick-label tick-label-y" x="{LEFT - 4}" y="{_f(y + 3)}">{text}</text>')
-    for name, css in SERIES:
+    for name, css in SERIES:   # p99 last and dashed: where p95 equals it both stay visible
         points = times[name]
         segment: list[str] = []
         for k, v in enumerate(points + [None]):
@@ -148,11 +148,12 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
 
 
 def _legend(parts: list[str], items: list[tuple[str, str]]) -> None:
-    x = WIDTH - RIGHT - 56 * len(items)
-    for name, css in items:
+    widths = [22 + 6 * len(name) for name, _ in items]
+    x = WIDTH - RIGHT - sum(widths)
+    for (name, css), w in zip(items, widths, strict=True):
         parts.append(f'<rect class="legend {css}" x="{x}" y="2" width="10" height="8"/>')
         parts.append(f'<text class="legend-label" x="{x + 13}" y="10">{escape(name)}</text>')
-        x += 56
+        x += w
 
 
 def throughput_svg(series: dict[str, Any], title: str) -> SafeString:
@@ -170,7 +171,7 @@ def throughput_svg(series: dict[str, Any], title: str) -> SafeString:
 
     _x_axis(parts, t, step, x_of)
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_top}" x2="{LEFT}" y2="{plot_bottom}"/>')
-    parts.append(f'<text class="axis-label axis-label-y" x="4" y="{plot_top + 8}">jobs per point</text>')
+    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">jobs per point</text>')
     if not top:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no jobs finished in this window</text>')
         parts.append("</svg>")
@@ -210,7 +211,7 @@ def histogram_svg(histogram: Sequence[int], title: str) -> SafeString:
     plot_top, plot_bottom = TOP, HEIGHT - BOTTOM
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_bottom}" x2="{WIDTH - RIGHT}" y2="{plot_bottom}"/>')
     parts.append(f'<text class="axis-label" x="{WIDTH - RIGHT}" y="{HEIGHT - 2}">duration (log scale)</text>')
-    parts.append(f'<text class="axis-label axis-label-y" x="4" y="{plot_top + 8}">jobs</text>')
+    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">jobs per bucket</text>')
     if not used:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no samples</text>')
         parts.append("</svg>")

@@ -85,3 +85,44 @@ def test_failures_page_trend_and_queue_backlog_render(page: Any, dashboard_url: 
     for job in engine_b.queues["trend"].pop(1):          # the backlog drops live
         job.complete()
     page.wait_for_selector("[data-backlog='2']")
+
+
+def test_screenshots_of_the_charts_page(page: Any, dashboard_url: str, engine_b: Any, redis_url: str,
+                                        tmp_path: Any) -> None:
+    """The Charts page over an hour of a realistic workload (kept in docs/ by `make screenshots`)."""
+    import os
+    import random
+    from pathlib import Path
+
+    from queueengine import Client
+    from queueengine.devtools.testing import ManualClock
+
+    rnd = random.Random(15)
+    now = engine_b.now()
+    clock = ManualClock(now - 3600)
+    writer = Client.from_url(redis_url, namespace=engine_b.namespace, clock=clock, worker_name="shots")
+    try:
+        kinds = (("emails", "app.emails.Send", 0.04, 0.02), ("images", "app.images.Resize", 0.35, 0.05),
+                 ("reports", "app.reports.Build", 2.5, 0.01))
+        for minute in range(60):
+            for queue, klass, typical, fail_rate in kinds:
+                q = writer.queues[queue]
+                for _ in range(rnd.randint(2, 6)):
+                    clock.set(now - 3600 + minute * 60 + rnd.uniform(0, 50))
+                    q.put(klass, {})
+                    clock.advance(rnd.expovariate(1 / (0.05 + minute / 600)))
+                    job = q.pop()
+                    clock.advance(typical * rnd.lognormvariate(0, 0.5 + (minute > 45)))
+                    if rnd.random() < fail_rate:
+                        job.fail(f"{queue}-TimeoutError", "upstream timed out")
+                    else:
+                        job.complete()
+    finally:
+        writer.close()
+    out = Path(os.environ["QE_SCREENSHOT_DIR"]) if os.environ.get("QE_SCREENSHOT_DIR") else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    page.goto(dashboard_url + "/jobs/charts/")
+    page.wait_for_selector("svg.throughput-chart .bar-group")
+    page.screenshot(path=str(out / "dashboard-charts.png"), full_page=True)
+    data = (out / "dashboard-charts.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -75,7 +75,7 @@ def test_the_charts_page_draws_throughput_and_percentiles(admin_web: Any, timed:
     assert re.search(r"<title>p50 run at \d\d:\d\d: 4\.\d ms \(5 jobs\)</title>", page)
     assert re.search(r"<title>p99 run at \d\d:\d\d: 2\.\d\d s \(5 jobs\)</title>", page)
     assert re.search(r"<title>\d\d:\d\d: 4 completed, 1 failed</title>", page)
-    assert "seconds, log" in page and "time (UTC), 1 minute per point" in page
+    assert "seconds, log scale" in page and "time (UTC), 1 minute per point" in page
     # the per-class table: counts, failure rate, percentiles, share of run time
     row = re.search(r'<tr data-klass="app.Render">(.*?)</tr>', page, re.S)
     assert row is not None
