@@ -113,11 +113,7 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
         parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no jobs in this window</text>')
         parts.append("</svg>")
         return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
-    low = math.log10(max(min(values), 1e-5)) - 0.15
-    high = math.log10(max(values)) + 0.15
-    if high - low < 1:
-        mid = (high + low) / 2
-        low, high = mid - 0.5, mid + 0.5
+    low, high = _log_range(values)
 
     def y_of(v: float) -> float:
         return plot_bottom - (plot_bottom - plot_top) * (math.log10(max(v, 1e-5)) - low) / (high - low)
@@ -129,14 +125,8 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
             parts.append(f'<text class="tick-label tick-label-y" x="{LEFT - 4}" y="{_f(y + 3)}">{text}</text>')
     for name, css in SERIES:   # p99 last and dashed: where p95 equals it both stay visible
         points = times[name]
-        segment: list[str] = []
-        for k, v in enumerate(points + [None]):
-            if v is None:
-                if len(segment) > 1:
-                    parts.append(f'<polyline class="line {css}" points="{" ".join(segment)}"/>')
-                segment = []
-                continue
-            segment.append(f"{_f(x_of(k))},{_f(y_of(v))}")
+        for segment in _segments([None if v is None else (x_of(k), y_of(v)) for k, v in enumerate(points)]):
+            parts.append(f'<polyline class="line {css}" points="{segment}"/>')
         for k, v in enumerate(points):
             if v is not None:
                 label = f"{name} {kind} at {time_label(t[k], step)}: {ms(v)} ({jobs(times['count'][k])})"
@@ -145,6 +135,30 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
     _legend(parts, [(name, css) for name, css in SERIES])
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
+
+
+def _log_range(values: Sequence[float]) -> tuple[float, float]:
+    """log10 bounds of a times chart: the values with a margin, at least one decade tall."""
+    low = math.log10(max(min(values), 1e-5)) - 0.15
+    high = math.log10(max(values)) + 0.15
+    if high - low < 1:
+        mid = (high + low) / 2
+        low, high = mid - 0.5, mid + 0.5
+    return low, high
+
+
+def _segments(points: Sequence[tuple[float, float] | None]) -> list[str]:
+    """Polyline point lists of the runs of consecutive points (None breaks a line)."""
+    out: list[str] = []
+    run: list[str] = []
+    for p in [*points, None]:
+        if p is None:
+            if len(run) > 1:
+                out.append(" ".join(run))
+            run = []
+        else:
+            run.append(f"{_f(p[0])},{_f(p[1])}")
+    return out
 
 
 def _legend(parts: list[str], items: list[tuple[str, str]]) -> None:

@@ -205,13 +205,18 @@ class Queue:
                 for r in chunk:
                     args.extend(r)
                 calls.append(("put_many", args))
-        with tracing.send(self.name, rows[0][0] if len(rows) == 1 else None, len(rows)) as trace:
-            calls = [(command, args + list(trace)) for command, args in calls] if trace else calls
+        self._send_puts(calls, [cast(str, r[0]) for r in rows])
+        return [cast(str, r[0]) for r in rows]
+
+    def _send_puts(self, calls: list[tuple[str, list[Any]]], jids: list[str]) -> None:
+        """Send put_many's Lua calls (one pipeline), inside the otel extra's producer span."""
+        with tracing.send(self.name, jids[0] if len(jids) == 1 else None, len(jids)) as trace:
+            if trace:
+                calls = [(command, [*args, *trace]) for command, args in calls]
             if len(calls) == 1:
                 self.client._call(calls[0][0], *calls[0][1])
             else:
                 self.client._pipeline_calls(calls, raise_errors=True)
-        return [cast(str, r[0]) for r in rows]
 
     @overload
     def pop(self, count: None = None) -> Job | None: ...
