@@ -137,11 +137,18 @@ def _totals(counts: Mapping[str, int], waits: Mapping[int, int], runs: Mapping[i
             "wait": summarize(waits), "run": summarize(runs)}
 
 
+TIME_LIMIT = 100_000_000_000
+"""The latest epoch second a window may name (as metrics.lua)."""
+
+
 def _time(value: Any, arg: str) -> str:
-    """A window bound for Lua: '' (its default) or the number as text."""
+    """A window bound for Lua: '' (its default) or the number (epoch seconds >= 0) as text."""
     if value is None:
         return ""
-    return repr(_args.number(value, arg, None))
+    number = _args.number(value, arg, 0)
+    if number > TIME_LIMIT:
+        raise InvalidArgument(f"{arg} must be at most {TIME_LIMIT} (epoch seconds), got {value!r}")
+    return repr(number)
 
 
 def _window(since: Any, until: Any) -> tuple[str, str]:

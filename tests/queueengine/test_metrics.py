@@ -315,7 +315,8 @@ def test_metrics_options_are_checked(engine: Client, name: str, value: Any, unch
     ({"step": -60}, "step"), ({"step": 0}, "step"), ({"step": 90}, "step"), ({"step": 60.0}, "step"),
     ({"since": 100.0, "until": 50.0}, "until"), ({"since": float("nan")}, "since"), ({"until": "x"}, "until"),
     ({"since": True}, "since"), ({"klass": ""}, "klass"), ({"klass": 5}, "klass"), ({"queue": ""}, "queue"),
-    ({"since": 0.0, "until": 86400.0 * 30, "step": 60}, "step"),
+    ({"since": 0.0, "until": 86400.0 * 30, "step": 60}, "step"), ({"since": -1.0}, "since"),
+    ({"until": 1e12}, "until"), ({"step": 10**15}, "step"),
 ])
 def test_bad_arguments_raise_and_write_nothing(engine: Client, q, kwargs: dict[str, Any], arg: str,
                                                unchanged: Callable[..., Any]) -> None:
@@ -363,3 +364,17 @@ def test_memory_per_queue_and_class_per_day_stays_under_the_stated_bound(engine:
           f"{minutes_per_day / 1024:.0f} KB (kept metrics-minutes), a day's hours {hours_per_day / 1024:.1f} KB "
           f"(kept metrics-hours)")
     assert minutes_per_day < 520 * 1024 and hours_per_day < 12 * 1024
+
+
+def test_any_window_reads_a_bounded_number_of_keys(engine: Client, q, clock: ManualClock,
+                                                   redis_conn: redis.Redis) -> None:
+    """A window of centuries, a step of years, the epoch's start: each read visits at most the
+    retained minutes and hours around now (counted with INFO commandstats)."""
+    run_job(q)
+    for kwargs in ({"since": 0.0, "until": 9e10, "step": 86400 * 365 * 100}, {"since": 0.0, "until": 9e10},
+                   {"since": clock.now - 30 * 86400, "until": clock.now + 30 * 86400, "step": 60 * 1440}):
+        redis_conn.config_resetstat()
+        m = engine.metrics(**kwargs)
+        assert sum(m["completed"]) == 1
+        reads = redis_conn.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+        assert reads <= 2 * (1440 + 720) + 10, (kwargs, reads)

@@ -137,11 +137,14 @@ local MAX_POINTS = 1500
 
 -- window(since, until) -> the checked window [a, b): until '' = now, since '' = an hour before
 -- until; both finite numbers, until not before since.
+local TIME_LIMIT = 100000000000       -- epoch seconds a window may name (the year 5138)
 local function window(since, until_)
   local b = QE.now
-  if until_ ~= nil and until_ ~= '' then b = QE.number(until_, 'until') end
+  if until_ ~= nil and until_ ~= '' then b = QE.number(until_, 'until', 0) end
   local a = b - HOUR
-  if since ~= nil and since ~= '' then a = QE.number(since, 'since') end
+  if since ~= nil and since ~= '' then a = QE.number(since, 'since', 0) end
+  if b > TIME_LIMIT then QE.raise('InvalidArgument', 'until must be at most ' .. TIME_LIMIT .. ' (epoch seconds)') end
+  if a < 0 then a = 0 end
   if b < a then
     QE.raise('InvalidArgument', 'until must not be before since, got since=' .. QE.fnum(a) .. ' until=' .. QE.fnum(b))
   end
@@ -172,19 +175,23 @@ end
 -- visit_range(a, b, visit): calls visit('m', t) for each retained minute and visit('h', t) for
 -- each retained hour that together cover [a, b) (a and b minute-aligned): whole hours by their
 -- hour, the partial hours at either end by their minutes (older than metrics-minutes: skipped).
+-- Only keys within the retention of now, either way, can exist (a test clock may have written
+-- ahead of a reader's now), so the visits of one call are bounded by the retention, whatever
+-- the window.
 local function visit_range(a, b, visit)
-  local mcut = QE.now - keep_minutes()   -- a minute starting at or before this is gone
-  local hcut = QE.now - keep_hours()
+  local km, kh = keep_minutes(), keep_hours()
   local function minutes(x, y)
-    local first = math.max(x, math.floor(mcut / MINUTE) * MINUTE + MINUTE)
-    for t = first, y - MINUTE, MINUTE do visit('m', t) end
+    local first = math.max(x, math.floor((QE.now - km) / MINUTE) * MINUTE + MINUTE)
+    local last = math.min(y - MINUTE, math.floor((QE.now + km) / MINUTE) * MINUTE)
+    for t = first, last, MINUTE do visit('m', t) end
   end
   local h0 = math.ceil(a / HOUR) * HOUR
   local h1 = math.floor(b / HOUR) * HOUR
   if h1 <= h0 then minutes(a, b); return end
   minutes(a, h0)
-  local first = math.max(h0, math.floor(hcut / HOUR) * HOUR + HOUR)
-  for t = first, h1 - HOUR, HOUR do visit('h', t) end
+  local first = math.max(h0, math.floor((QE.now - kh) / HOUR) * HOUR + HOUR)
+  local last = math.min(h1 - HOUR, math.floor((QE.now + kh) / HOUR) * HOUR)
+  for t = first, last, HOUR do visit('h', t) end
   minutes(h1, b)
 end
 
