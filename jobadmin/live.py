@@ -2,7 +2,7 @@
 
 One bridge per server process (per namespace): a single pub/sub subscription reads the
 namespace's event channel, however many tabs are open. Events mark topics dirty (``overview``,
-``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``); a flusher sends one
+``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``, ``metrics``); a flusher sends one
 ``live.refresh`` per dirty topic to its Channels group, at most once per COALESCE seconds
 (the first event after a quiet spell goes out after FIRST_DELAY, so sparse events arrive at
 once and a burst of 10,000 becomes a handful of pushes). Consumers render the fragments.
@@ -56,6 +56,10 @@ CATCH_UP_DELAY = 0.1
 FAILURE_EVENTS = frozenset({"failed", "retried", "canceled", "expired", "put", "dashboard.op"})
 WORKER_EVENTS = frozenset({"popped", "completed", "failed", "retried", "heartbeat", "lock_lost", "stalled",
                            "worker", "released", "canceled", "advanced"})
+METRIC_EVENTS = frozenset({"popped", "completed", "failed", "retried", "advanced", "stalled"})
+"""Events the engine's metrics record (the Charts page's topic, ``metrics``)."""
+TOPIC_SPACING = {"metrics": 1.0}
+"""Topics pushed at most once per this many seconds (the Charts page reads a window of series)."""
 
 
 PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
@@ -70,6 +74,7 @@ PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "tracked": lambda kw: ["overview"],
     "completed": lambda kw: ["overview"],
     "recurring": lambda kw: ["overview"],
+    "charts": lambda kw: ["metrics"],
 }
 """URL name of a dashboard page -> the topics that make it stale."""
 
@@ -117,6 +122,8 @@ def topics_for_event(name: str, jid: str | None, queue: str | None) -> set[str]:
         topics.add("failures")
     if name in WORKER_EVENTS:
         topics.add("workers")
+    if name in METRIC_EVENTS:
+        topics.add("metrics")
     return topics
 
 
@@ -248,7 +255,8 @@ class Bridge:
             for topic in self.dirty:
                 self._dirty_since.setdefault(topic, now)
             due_at = {t: max(self._dirty_since[t] + FIRST_DELAY, self._last_sent.get(t, 0.0)
-                             + (COALESCE if self._events_since[t] > BURST else MIN_SPACING))
+                             + max(TOPIC_SPACING.get(t, 0.0),
+                                   COALESCE if self._events_since[t] > BURST else MIN_SPACING))
                       for t in self.dirty}
             soonest = min(due_at.values())
             if soonest > now:

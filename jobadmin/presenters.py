@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobadmin import charts, conf, schedules
+from jobadmin import charts, conf, metrics_charts, schedules
 from queueengine import Client
 from queueengine.operator.views import LIST_KINDS, JobPage, QueueView, WorkerView
 from queueengine.types import HistoryEntry
@@ -211,6 +211,10 @@ def queue_page(client: Client, name: str, tab: str, params: Params) -> dict[str,
     }
     if stats is not None:
         context["stats"] = summarize_stats(dict(stats.value))
+        # the wait/run histograms and percentiles come from the engine's metrics (log buckets, ms)
+        day_start = (day.timestamp() if day else now) // 86400 * 86400
+        context["stats"].update(metrics_charts.stat_cards(client, name, day_start, dict(stats.value)))
+    context["backlog"] = metrics_charts.backlog(client, name, context["queue"])
     if listing is not None:
         context.update(job_list(listing.value, page, now, kind=tab))
     return context
@@ -269,7 +273,10 @@ def failures(client: Client, params: Params) -> dict[str, Any]:
     queues = batch.queues(minutes=1)
     batch.run()
     g = groups.value
-    return {"now": client.now(), "groups": g["groups"], "page": page.context(g["total"]),
+    now = client.now()
+    rows = [dict(row) for row in g["groups"]]
+    metrics_charts.failure_trends(client, rows, now)   # each group's failures per hour, last 24 h
+    return {"now": now, "groups": rows, "page": page.context(g["total"]),
             "queue_names": [q["name"] for q in queues.value]}
 
 

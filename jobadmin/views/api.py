@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from jobadmin import charts, conf, presenters
+from jobadmin import charts, conf, presenters, prometheus
 from jobadmin.engine import client_of
 from jobadmin.permissions import can_view
 from queueengine import InvalidArgument
@@ -127,7 +127,8 @@ HISTOGRAMS: tuple[tuple[Literal["wait", "run"], str], ...] = (
 @readable
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text: jobs per queue and state, paused queues, today's wait/run histograms,
-    failure groups, workers and their health."""
+    failure groups, workers and their health; run/wait histograms and counters per queue and
+    job class (``jobadmin.prometheus``)."""
     client = client_of(request)
     batch = client.views.batch()
     qs = batch.queues(minutes=5)
@@ -182,4 +183,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         lines.append(f"queueengine_workers{_labels(status=status)} {statuses.count(status)}")
     family("queueengine_workers_alive", "gauge", "Workers seen recently (healthy or late).")
     lines.append(f"queueengine_workers_alive {sum(1 for s in statuses if s in ('healthy', 'late'))}")
+    lines.extend(prometheus.families(client, qs.value, now, _labels))   # metrics as time series (issue 15)
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -13,7 +13,6 @@ Dashboards use these, ``client.events.publish`` / ``client.events.stream`` and t
 ``Client``/``Job``/``Queue`` API only: never the store (``queueengine.store``).
 """
 
-from queueengine.accessors import ConfigEntry, ConfigOption
 from queueengine.operator.api import Operator
 from queueengine.operator.bulk import BulkResult
 from queueengine.operator.names import check_name, check_names, check_priority
@@ -23,8 +22,6 @@ from queueengine.operator.rows import MAX_JIDS
 __all__ = [
     "MAX_JIDS",
     "BulkResult",
-    "ConfigEntry",
-    "ConfigOption",
     "LiveCoordination",
     "LiveSample",
     "Operator",

@@ -32,8 +32,10 @@ REPEAT_SAFE_READS = frozenset({
     "config.get", "recur.get", "throttle.get", "throttle.locks", "throttle.pending",
     "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
     "view.tracked_states", "view.tags",
+    "metrics.series", "metrics.classes", "metrics.groups", "metrics.backlog", "metrics.totals",
 })
-"""Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
+"""Lua commands that only read (``peek`` may also spawn and promote what is due, ``metrics.totals``
+fold finished hours into running totals: both idempotent)."""
 
 REPEAT_SAFE_WRITES = frozenset({"worker.register", "worker.beat", "worker.deregister"})
 """Writes whose repeat leaves Redis as one call would (a worker's registry entry)."""

@@ -23,6 +23,7 @@ import orjson
 from queueengine.exceptions import LostLease
 from queueengine.store import jsondata as _jsondata
 from queueengine.store.outages import warn
+from queueengine.worker import tracing
 from queueengine.worker.completions import Completions
 from queueengine.worker.handlers import failure_group, failure_message, failure_traceback
 from queueengine.worker.leases import Held
@@ -81,7 +82,8 @@ class Runner:
             if not rec.started:
                 return  # handed back by the shutdown before it could start
             began = perf_counter()
-            result = rec.handler.call(rec.job)
+            with tracing.process(rec.job):   # the otel extra's consumer span (a no-op without it)
+                result = rec.handler.call(rec.job)
             self._avg_runtime = 0.7 * self._avg_runtime + 0.3 * (perf_counter() - began)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
@@ -120,7 +122,8 @@ class Runner:
             if rec.handler.call is None:
                 self._settle_error(rec, None)
                 return
-            result = await rec.handler.call(rec.job)
+            with tracing.process(rec.job):
+                result = await rec.handler.call(rec.job)
         except asyncio.CancelledError as exc:
             if not rec.aborted:
                 self._settle_error(rec, exc)
