@@ -13,7 +13,7 @@ help:
 	@echo "make stress-test the whole suite 3 times in a row while stress-ng loads every core (RUNS=n)"
 	@echo "make shell      a shell in .venv with REDIS_URL set to the Redis of 'make run' (second terminal)"
 	@echo "make manage ARGS=\"qe_stats\"   a manage.py command against the Redis of 'make run'"
-	@echo "make lint       ruff and mypy"
+	@echo "make lint       ruff, mypy and the import-linter contracts"
 	@echo "make bench      benchmarks against RQ, Celery, huey, arq, saq and raw Redis (QUICK=1 for a short run)"
 	@echo "make soak       200,000 jobs per mode (engine, reliable, recoverable, simple) under chaos (worker and Redis kills, pauses, failovers)"
 
@@ -47,6 +47,7 @@ screenshots: venv-dev
 lint: venv-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 soak: venv-dev
 	@mkdir -p bench/results

@@ -1,6 +1,6 @@
 """Server-side cost of the engine's hot Lua commands, per job (for the engine engineers).
 
-    .venv/bin/python bench/lua_cost.py [--n 2000] [--url redis://...]
+    .venv/bin/python bench/lua_cost.py [--n 2000] [--url redis://...] [--metrics off]
 
 Starts a private Redis (unless ``--url``), then runs each hot path ``--n`` times and prints, from
 ``INFO commandstats``, the server microseconds per job spent in FCALL/EVALSHA (commands run inside
@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--url")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3, help="report the cheapest of this many rounds")
+    ap.add_argument("--metrics", choices=("on", "off"), default="on", help="the engine's metrics option")
     opts = ap.parse_args()
     best: dict[str, tuple[float, float, float, float]] = {}
     for _ in range(opts.rounds):
@@ -78,6 +79,15 @@ def one_round(opts: argparse.Namespace) -> list[tuple[str, tuple[float, float, f
         conn = redis.Redis.from_url(url)
         conn.flushdb()
         client = Client.from_url(url, namespace="cost", worker_name="cost")
+        flush = conn.flushdb
+
+        def flushdb() -> None:
+            flush()
+            if opts.metrics == "off":
+                client.config["metrics"] = 0
+
+        conn.flushdb = flushdb  # type: ignore[method-assign]
+        conn.flushdb()
         q = client.queues["cost"]
         q.put(KLASS, {})
         q.pop().complete()

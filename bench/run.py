@@ -40,7 +40,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
-from targets import targets_section  # noqa: E402
+from targets import metrics_section, targets_section  # noqa: E402
 
 PEERS_PY = BENCH / ".venv-peers" / "bin" / "python"
 ARQ_PY = BENCH / ".venv-arq" / "bin" / "python"
@@ -54,6 +54,7 @@ SYSTEMS: list[tuple[str, str, str, str, Path, str]] = [
     ("arq", "arq", "arq", "", ARQ_PY, "peer"),
     ("saq", "saq", "saq", "", PEERS_PY, "peer"),
     ("qe", "queueengine (Qless API)", "queueengine", "qless", PEERS_PY, "ours"),
+    ("qe-nometrics", "queueengine (Qless API), metrics off", "queueengine", "qless-nometrics", PEERS_PY, "variant"),
     ("qe-simple", "queueengine simple", "queueengine", "simple", PEERS_PY, "ours"),
     ("qe-recoverable", "queueengine recoverable", "queueengine", "recoverable", PEERS_PY, "ours"),
     ("qe-reliable", "queueengine reliable", "queueengine", "reliable", PEERS_PY, "ours"),
@@ -432,6 +433,10 @@ def write_markdown(results: dict[str, Any], out: Path) -> Path:
         lines += [f"## {title}", "", f"Best peer: {best_label}.", "", *workload_table(results, wl), ""]
     lines += ["## Redis memory per waiting job", "", *memory_table(results), "",
               "## Growth with queue length (queueengine)", "", *growth_section(results), "",
+              "## Metrics on vs off (issue 15)", "",
+              "The engine's Qless API with its metrics as time series on (the default) and off "
+              "(`client.config[\"metrics\"] = 0`), measured side by side in this run:", "",
+              *metrics_section(results), "",
               "## Where queueengine's Redis time goes", "",
               "Per job, over each measured phase (`INFO commandstats`; commands run inside our Lua "
               "functions are counted under their own names as well as in `fcall`/`evalsha`). "
@@ -479,7 +484,7 @@ def write_charts(results: dict[str, Any], out: Path) -> list[Path]:
     axes = list(grid.flat)
     for ax, (wl, title, *_rest) in zip(axes, WORKLOADS, strict=False):
         rows = results["workloads"].get(wl, {})
-        keys = [s[0] for s in SYSTEMS if rate(rows.get(s[0]))]
+        keys = [s[0] for s in SYSTEMS if s[5] != "variant" and rate(rows.get(s[0]))]
         vals = [rate(rows[k]) or 0 for k in keys]
         if not keys:
             ax.set_title(title, fontsize=10)
@@ -514,7 +519,7 @@ def write_charts(results: dict[str, Any], out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, (wl, title) in zip(axes, lat_wls, strict=True):
         rows = results["workloads"].get(wl, {})
-        keys = [s[0] for s in SYSTEMS if rows.get(s[0], {}).get("p50_ms") is not None]
+        keys = [s[0] for s in SYSTEMS if s[5] != "variant" and rows.get(s[0], {}).get("p50_ms") is not None]
         p50 = [rows[k]["p50_ms"] for k in keys]
         p99 = [rows[k]["p99_ms"] for k in keys]
         if not keys:

@@ -1,4 +1,4 @@
-"""The engine's speed targets (issue 7), checked against one run's figures for docs/benchmarks.md.
+"""The engine's speed targets (issues 7 and 15), checked against one run's figures for docs/benchmarks.md.
 
 Every target is a ratio to figures of the same run (the raw LPUSH/BRPOP floor, the best peer), so
 it holds or fails independently of how fast the machine was that day. ``targets_section`` renders
@@ -32,6 +32,9 @@ LIMITS_OURS = {
                "through a worker process): no queue with a separate worker process can reach it on this "
                "machine.",
     "simple": "see docs/modes.md (simple mode).",
+    "metrics": "with metrics on, each pop adds a HMGET of the class ids and an HINCRBY into the minute and "
+               "the hour hash, each completion call the same (once per class and bucket in a batch); on a "
+               "shared 2-core box a single drain moves by more than that between two runs.",
     "growth": "",
 }
 
@@ -83,6 +86,10 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         xr = _row(results, wl, "qe-simple").get("x_raw")
         out.append(_check(f"simple mode {wl} ≥ 0.9× raw", f"{xr:.2f}× raw" if xr else "–",
                           None if xr is None else xr >= 0.9, LIMITS_OURS["simple"]))
+    on, off = _rate(_row(results, "drain_1", "qe")), _rate(_row(results, "drain_1", "qe-nometrics"))
+    if on and off:
+        out.append(_check("drain, 1 process, metrics on ≥ 0.95× metrics off (issue 15)",
+                          f"{on / off:.3f}× ({on:,.0f} vs {off:,.0f} jobs/s)", on / off >= 0.95, LIMITS_OURS["metrics"]))
     sizes = (results.get("growth") or {}).get("sizes") or []
     if len(sizes) >= 2:
         first, last = sizes[0], sizes[-1]
@@ -105,4 +112,26 @@ def targets_section(results: dict[str, Any]) -> list[str]:
     lines = ["| target | this run | | what limits it |", "|---|---|---|---|"]
     for label, figure, mark, why in rows:
         lines.append(f"| {label} | {figure} | {mark} | {why} |")
+    return lines
+
+
+def metrics_section(results: dict[str, Any]) -> list[str]:
+    """Markdown: the engine (Qless API) with its metrics on (``qe``) and off (``qe-nometrics``,
+    config ``metrics`` = 0), workload by workload, as ratios of the same run."""
+    lines = ["| workload | metrics on | metrics off | on / off | p50 ms on / off | p99 ms on / off |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for wl in ("enqueue", "batch_enqueue", "drain_1", "drain_4", "roundtrip"):
+        on, off = _row(results, wl, "qe"), _row(results, wl, "qe-nometrics")
+        a, b = _rate(on), _rate(off)
+        if not a or not b:
+            continue
+
+        def pair(key: str, on: dict[str, Any] = on, off: dict[str, Any] = off) -> str:
+            x, y = on.get(key), off.get(key)
+            return f"{x:.2f} / {y:.2f}" if x is not None and y is not None else "–"
+
+        lines.append(f"| {wl} | {a:,.0f} jobs/s | {b:,.0f} jobs/s | **{a / b:.3f}** | {pair('p50_ms')} | "
+                     f"{pair('p99_ms')} |")
+    if len(lines) == 2:
+        return ["Not run (`--only qe,qe-nometrics`)."]
     return lines

@@ -1,11 +1,13 @@
 """The engine worker's drain: how fast one ``Worker`` empties a queue of tiny jobs.
 
-    python bench/worker_drain.py [-n 20000] [--repeat 3]
+    python bench/worker_drain.py [-n 20000] [--repeat 3] [--metrics-ratio]
 
 Two shapes on a private redis-server: ``backlog`` (n jobs put first, then one worker with
 concurrency 4 drains them: the hot path of dispatch) and ``trickle`` (the worker idle, jobs
 arriving through ``put_many`` in batches of 20 at 500 jobs/s: what issue 13 found stalling).
 Prints jobs/s (backlog) and seconds from the last put to the last completion (trickle).
+``--metrics-ratio``: the backlog drain only, with the engine's metrics (issue 15) on and off in
+alternating runs, and the ratio of the medians (on / off).
 
 Before and after issue 13's dispatch fix, on the shared 2-core box (median of 3, 20,000 jobs):
 backlog 4,554 -> 4,563 jobs/s (the same, within noise); trickle 24.0 s -> 0.00 s.
@@ -45,9 +47,11 @@ def done(client: Client) -> int:
     return int(client.redis.zcard(client.keys.key("completed")))
 
 
-def drain(client: Client, n: int, *, trickle: bool) -> float:
+def drain(client: Client, n: int, *, trickle: bool, metrics: bool = True) -> float:
     """One run: jobs/s of the backlog drain, or seconds from the last put to the last completion."""
     client.redis.flushdb()
+    if not metrics:
+        client.config["metrics"] = 0
     q = client.queues["q"]
     if not trickle:
         for start in range(0, n, 1000):
@@ -77,11 +81,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--metrics-ratio", action="store_true", help="backlog drain with metrics on vs off")
     args = ap.parse_args()
     server = EmbeddedRedis(tempfile.mkdtemp(prefix="qe-drain-"))
     url = server.start()
     client = Client.from_url(url, namespace="drain")
     try:
+        if args.metrics_ratio:
+            rates: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(args.repeat):
+                for on in (False, True):
+                    rates[on].append(drain(client, args.n, trickle=False, metrics=on))
+            on, off = statistics.median(rates[True]), statistics.median(rates[False])
+            print(f"backlog drain, {args.n} jobs: metrics off {off:,.0f} jobs/s, on {on:,.0f} jobs/s, "
+                  f"ratio {on / off:.3f} (off: {', '.join(f'{r:,.0f}' for r in rates[False])}; "
+                  f"on: {', '.join(f'{r:,.0f}' for r in rates[True])})")
+            return
         backlog = [drain(client, args.n, trickle=False) for _ in range(args.repeat)]
         trickle = [drain(client, 1000, trickle=True) for _ in range(args.repeat)]
         print(f"backlog drain, {args.n} jobs, concurrency 4: median {statistics.median(backlog):,.0f} jobs/s "

@@ -107,7 +107,7 @@ LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/jobs/"
 
 # The engine: which Redis, which namespace, which delivery mode (see README "Configuration").
-QUEUEENGINE = {
+QUEUEENGINE: dict[str, object] = {
     "URL": REDIS_URL,
     "NAMESPACE": os.environ.get("QE_NAMESPACE", "default"),
     "MODE": os.environ.get("QE_MODE", "reliable"),
@@ -135,7 +135,7 @@ def _channel_hosts(url: str) -> list[object]:
 _CLUSTER_ONLY = REDIS_URL.startswith(("redis+cluster://", "rediss+cluster://")) and not os.environ.get(
     "CHANNELS_REDIS_URL")
 if os.environ.get("CHANNEL_LAYER", "redis") == "memory" or _CLUSTER_ONLY:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS: dict[str, dict[str, object]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
     CHANNEL_LAYERS = {
         "default": {

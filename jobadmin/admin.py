@@ -8,11 +8,12 @@ asks for confirmation, acts through ``jobadmin.actions`` and reports with the ad
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -21,7 +22,13 @@ from jobadmin import actions, audit, presenters
 from jobadmin.engine import client_for
 from jobadmin.models import AuditEntry, Dashboard
 from jobadmin.permissions import can, can_view
-from queueengine import InvalidArgument, QueueEngineError
+from queueengine import Client, InvalidArgument, QueueEngineError
+
+if TYPE_CHECKING:   # ModelAdmin is generic in django-stubs only (not at runtime)
+    DashboardModelAdmin = admin.ModelAdmin[Dashboard]
+    AuditEntryModelAdmin = admin.ModelAdmin[AuditEntry]
+else:
+    DashboardModelAdmin = AuditEntryModelAdmin = admin.ModelAdmin
 
 ADMIN_ACTIONS = {"retry": "Retry selected jobs", "cancel": "Cancel selected jobs", "move": "Move selected jobs to…"}
 LIST_KINDS = ("failed", "waiting", "scheduled", "depends", "stalled", "running")
@@ -33,21 +40,21 @@ class ReadOnlyForStaff:
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can_view(request.user)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return can_view(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-arg]
+class DashboardAdmin(ReadOnlyForStaff, DashboardModelAdmin):
     """Opens the dashboard; ``jobs/`` lists jobs with admin actions."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -82,7 +89,7 @@ class DashboardAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-a
                 messages.error(request, str(exc))
         return TemplateResponse(request, "admin/jobadmin/jobs.html", context)
 
-    def _act(self, request: HttpRequest, client: Any, kind: str, name: str) -> HttpResponse:
+    def _act(self, request: HttpRequest, client: Client, kind: str, name: str) -> HttpResponse:
         action = request.POST["action"]
         back = reverse("admin:jobadmin_dashboard_jobs") + "?" + urlencode({"kind": kind, "name": name})
         if not can(request.user, action):
@@ -112,7 +119,7 @@ class DashboardAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-a
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyForStaff, admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEntryAdmin(ReadOnlyForStaff, AuditEntryModelAdmin):
     """The audit log, read-only."""
 
     list_display = ("when", "username", "action", "target", "count", "namespace")

@@ -50,7 +50,7 @@ def page_size() -> int:
     try:
         return max(1, min(500, int(get("PAGE_SIZE"))))
     except (TypeError, ValueError):
-        return DEFAULTS["PAGE_SIZE"]
+        return int(DEFAULTS["PAGE_SIZE"])
 
 
 def preview_bytes() -> int:
@@ -58,7 +58,7 @@ def preview_bytes() -> int:
     try:
         return max(0, min(100_000, int(get("PREVIEW_BYTES"))))
     except (TypeError, ValueError):
-        return DEFAULTS["PREVIEW_BYTES"]
+        return int(DEFAULTS["PREVIEW_BYTES"])
 
 
 def url() -> str:

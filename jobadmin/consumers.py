@@ -77,7 +77,8 @@ def live_page(view: str, name: str | None, query: str) -> tuple[str, list[str]] 
 
 def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespace: str) -> str:
     """Every fragment of ``page`` as ``user`` sees it in ``namespace`` (the page's view in
-    live-render mode)."""
+    live-render mode). ``user`` is the socket scope's lazy user (Channels' ``UserLazyObject``,
+    which django-stubs does not accept as ``request.user``)."""
     parts = urlsplit(page)
     query = {**parse_qs(parts.query), "ns": [namespace]}
     request: HttpRequest = RequestFactory().get(parts.path, data=query, HTTP_X_LIVE_RENDER="1")
@@ -88,12 +89,12 @@ def render_page_fragments(user: Any, page: str, cookies: dict[str, str], namespa
     match = resolve(request.path_info)
     request.resolver_match = match
     response = match.func(request, *match.args, **match.kwargs)
-    if response.status_code != 200:
+    if not isinstance(response, HttpResponse) or response.status_code != 200:
         return ""
     return response.content.decode()
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class LiveConsumer(AsyncJsonWebsocketConsumer):
     """``ws/live/?view=<page's URL name>&name=<the object it shows>&query=<its query>&ns=<namespace>``
     (what the dashboard's pages send), or ``ws/live/?page=<dashboard URL>&ns=<namespace>``."""
 

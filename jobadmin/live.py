@@ -2,13 +2,13 @@
 
 One bridge per server process (per namespace): a single pub/sub subscription reads the
 namespace's event channel, however many tabs are open. Events mark topics dirty (``overview``,
-``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``); a flusher sends one
+``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``, ``metrics``); a flusher sends one
 ``live.refresh`` per dirty topic to its Channels group, at most once per COALESCE seconds
 (the first event after a quiet spell goes out after FIRST_DELAY, so sparse events arrive at
 once and a burst of 10,000 becomes a handful of pushes). Consumers render the fragments.
 
 Across several server processes (channels_redis) one bridge is the leader (a Redis lease,
-renewed every second) and only it sends, so no tab is refreshed twice; every process records
+renewed every second, ``client.operator.live``) and only it sends, so no tab is refreshed twice; every process records
 which topics its tabs follow (a sorted set with expiry), so the leader sends only to groups
 somebody watches. A light sampler (once a second) catches what no event announces:
 leases expiring into ``stalled``, ages that tick (oldest waiting, last seen), and a different
@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from channels.layers import get_channel_layer
 
 from jobadmin import conf
@@ -55,6 +56,10 @@ CATCH_UP_DELAY = 0.1
 FAILURE_EVENTS = frozenset({"failed", "retried", "canceled", "expired", "put", "dashboard.op"})
 WORKER_EVENTS = frozenset({"popped", "completed", "failed", "retried", "heartbeat", "lock_lost", "stalled",
                            "worker", "released", "canceled", "advanced"})
+METRIC_EVENTS = frozenset({"popped", "completed", "failed", "retried", "advanced", "stalled"})
+"""Events the engine's metrics record (the Charts page's topic, ``metrics``)."""
+TOPIC_SPACING = {"metrics": 1.0}
+"""Topics pushed at most once per this many seconds (the Charts page reads a window of series)."""
 
 
 PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
@@ -69,6 +74,7 @@ PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "tracked": lambda kw: ["overview"],
     "completed": lambda kw: ["overview"],
     "recurring": lambda kw: ["overview"],
+    "charts": lambda kw: ["metrics"],
 }
 """URL name of a dashboard page -> the topics that make it stale."""
 
@@ -116,6 +122,8 @@ def topics_for_event(name: str, jid: str | None, queue: str | None) -> set[str]:
         topics.add("failures")
     if name in WORKER_EVENTS:
         topics.add("workers")
+    if name in METRIC_EVENTS:
+        topics.add("metrics")
     return topics
 
 
@@ -147,15 +155,6 @@ class Bridge:
         self._last_tick = time.monotonic()
         self._sample_lock = threading.Lock()
 
-    # ------------------------------------------------------------------ keys
-    @property
-    def _leader_key(self) -> str:
-        return self.client.keys.key("dash:live-leader")
-
-    @property
-    def _interest_key(self) -> str:
-        return self.client.keys.key("dash:live-topics")
-
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start listening, flushing and sampling on the running loop."""
@@ -177,9 +176,7 @@ class Bridge:
                 await asyncio.to_thread(self._release_leader)
 
     def _release_leader(self) -> None:
-        current = self.client.redis.get(self._leader_key)
-        if current is not None and current.decode() == self.token:
-            self.client.redis.delete(self._leader_key)
+        self.client.operator.live.release(self.token)
 
     # ------------------------------------------------------------------ consumers
     def attach(self, topics: list[str]) -> None:
@@ -211,30 +208,26 @@ class Bridge:
     async def _listen(self) -> None:
         """Read the namespace's events. The subscriber resubscribes by itself after a restart or
         failover; every gap it reports refreshes every watched topic (pages catch up)."""
-        from queueengine.events import Event
-        from queueengine.store.pubsub import AsyncSubscriber
-
         backoff = 0.1
         while True:
-            sub = AsyncSubscriber(self.client.endpoint, shard_channels=(self.client.events.channel,))
+            stream = self.client.events.stream()
             try:
-                await sub.connect()
+                await stream.connect()
                 self.listening.set()
-                seen = sub.reconnects
+                seen = stream.reconnects
                 gap_since: float | None = None
                 while True:
-                    msg = await sub.get_message(timeout=0.25)
-                    if sub.reconnects != seen:
+                    event = await stream.get(timeout=0.25)
+                    if stream.reconnects != seen:
                         # a gap: events may have been lost while the subscriber was away
-                        seen = sub.reconnects
+                        seen = stream.reconnects
                         gap_since = time.monotonic()
-                    if gap_since is not None and (msg is not None or _subscribed(sub)) \
+                    if gap_since is not None and (event is not None or stream.subscribed) \
                             and time.monotonic() - gap_since >= CATCH_UP_DELAY:
                         gap_since = None
                         self.reconnects += 1
                         self.mark(set(self.watched) | set(self.local))
-                    if msg is not None:
-                        event = Event.parse(msg[1])
+                    if event is not None:
                         self.events_seen += 1
                         self.mark(topics_for_event(event.name, event.jid, event.queue))
                     backoff = 0.1
@@ -247,7 +240,7 @@ class Bridge:
                 backoff = min(BACKOFF_MAX, backoff * 2)
             finally:
                 with contextlib.suppress(Exception):
-                    await sub.aclose()
+                    await stream.aclose()
 
     async def _flush_loop(self) -> None:
         """Send each dirty topic once it is due: FIRST_DELAY after it became dirty, and never
@@ -262,7 +255,8 @@ class Bridge:
             for topic in self.dirty:
                 self._dirty_since.setdefault(topic, now)
             due_at = {t: max(self._dirty_since[t] + FIRST_DELAY, self._last_sent.get(t, 0.0)
-                             + (COALESCE if self._events_since[t] > BURST else MIN_SPACING))
+                             + max(TOPIC_SPACING.get(t, 0.0),
+                                   COALESCE if self._events_since[t] > BURST else MIN_SPACING))
                       for t in self.dirty}
             soonest = min(due_at.values())
             if soonest > now:
@@ -279,11 +273,15 @@ class Bridge:
                 await self._send(ready & (self.watched | set(self.local)), now)
 
     async def _send(self, topics: set[str], now: float) -> None:
+        layer = self.layer
+        if layer is None:
+            log.warning("live bridge: no Channels layer is configured (CHANNEL_LAYERS); nothing is pushed")
+            return
         for topic in topics:
             self._last_sent[topic] = now
             self.pushes[topic] += 1
             try:
-                await self.layer.group_send(group_name(self.namespace, topic), {"type": "live.refresh", "topic": topic})
+                await layer.group_send(group_name(self.namespace, topic), {"type": "live.refresh", "topic": topic})
             except Exception:
                 log.warning("live bridge: could not send to %s", topic, exc_info=True)
         if len(self._last_sent) > 10_000:
@@ -311,8 +309,6 @@ class Bridge:
             self._sample_locked(catch_up)
 
     def _sample_locked(self, catch_up: bool) -> None:
-        r = self.client.redis
-        now = time.time()
         local = sorted(self.local)
         if not local:
             # no tab here: stay passive (a process with tabs leads); an idle server costs nothing
@@ -321,28 +317,21 @@ class Bridge:
                 self.leader = False
             self._run_id = None
             return
-        pipe = r.pipeline()
-        pipe.set(self._leader_key, self.token, nx=True, px=LEADER_TTL_MS)
-        pipe.get(self._leader_key)
-        if local:
-            pipe.zadd(self._interest_key, {t: now + INTEREST_TTL for t in local})
-        pipe.zremrangebyscore(self._interest_key, "-inf", now)
-        pipe.zrange(self._interest_key, 0, -1)
-        pipe.info("server")
-        res = pipe.execute()
-        run_id = res[-1].get("run_id")
-        if self._run_id is not None and run_id != self._run_id:
+        coordination = self.client.operator.live
+        # one round trip: take (or, while leading, extend) the lease, record and read the interest
+        sample = coordination.sample(self.token, local, lease=LEADER_TTL_MS / 1000, interest=INTEREST_TTL,
+                                     renew=self.leader)
+        if self._run_id is not None and sample.run_id != self._run_id:
             # another server answers now (a restart, a failover): events may have been lost
             self.reconnects += 1
             self._loop.call_soon_threadsafe(self.mark, set(self.watched) | set(self.local))
-        self._run_id = run_id
-        res = res[:-1]
-        holder = res[1].decode() if res[1] is not None else None
-        if holder == self.token:
-            r.pexpire(self._leader_key, LEADER_TTL_MS)
+        self._run_id = sample.run_id
+        holder = sample.holder
+        if holder == self.token and not (sample.acquired or self.leader):
+            coordination.renew(self.token, LEADER_TTL_MS / 1000)   # held from before, not renewed above
         became_leader = holder == self.token and not self.leader
         self.leader = holder == self.token
-        self.watched = {t.decode() for t in res[-1]} | set(local)
+        self.watched = set(sample.watched) | set(local)
         if became_leader and catch_up:
             # what the previous leader may not have sent: refresh every watched page once
             self._loop.call_soon_threadsafe(self.mark, set(self.watched))
@@ -365,11 +354,6 @@ class Bridge:
             loop.call_soon_threadsafe(self.mark, stale)
 
     _loop: asyncio.AbstractEventLoop
-
-
-def _subscribed(sub: Any) -> bool:
-    """True while the subscriber holds a live subscription."""
-    return bool(sub.subscribed)
 
 
 _bridges: dict[tuple[int, str], Bridge] = {}
@@ -411,7 +395,7 @@ class LiveApplication:
     kind and stop when the Twisted reactor shuts down.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGI3Application) -> None:
         self.app = app
         self._started = False
 
@@ -423,7 +407,7 @@ class LiveApplication:
             await bridge_for(namespace)
         _stop_with_reactor()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -456,9 +440,10 @@ def _stop_with_reactor() -> None:
     try:
         from twisted.internet import defer, reactor
 
-        def stop() -> Any:
+        def stop() -> defer.Deferred[None]:
             return defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
 
-        reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[attr-defined]
+        # zope Interface methods are declared without self, so mypy shifts their arguments by one
+        reactor.addSystemEventTrigger("before", "shutdown", stop)  # type: ignore[arg-type]
     except Exception:
         log.debug("could not hook the reactor's shutdown", exc_info=True)

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
 from jobadmin import conf
+
+
+class Viewer(Protocol):
+    """What the dashboard asks of a user (any user model with Django's permission API, or the
+    anonymous user)."""
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+    @property
+    def is_staff(self) -> bool: ...
+
+    def has_perm(self, perm: str, obj: Model | None = None) -> bool: ...
+
 
 ACTIONS: dict[str, str] = {
     "retry": "retry_jobs",
@@ -31,7 +49,7 @@ ACTIONS: dict[str, str] = {
 """Action name -> the ``jobadmin`` permission it needs."""
 
 
-def can_view(user: Any) -> bool:
+def can_view(user: Viewer) -> bool:
     """Staff (and, with REQUIRE_VIEW_PERMISSION, the view permission) may read the dashboard."""
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False
@@ -40,14 +58,14 @@ def can_view(user: Any) -> bool:
     return True
 
 
-def can(user: Any, action: str) -> bool:
+def can(user: Viewer, action: str) -> bool:
     """May ``user`` perform ``action`` (False for everyone in read-only mode)?"""
     if conf.read_only() or not can_view(user):
         return False
     return bool(user.has_perm("jobadmin." + ACTIONS[action]))
 
 
-def allowed_actions(user: Any) -> dict[str, bool]:
+def allowed_actions(user: Viewer) -> dict[str, bool]:
     """``{action: allowed}`` for templates (so forbidden buttons are not shown)."""
     return {action: can(user, action) for action in ACTIONS}
 

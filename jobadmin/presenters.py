@@ -8,13 +8,17 @@ render the same partials from the same data.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobadmin import charts, conf, schedules
+from jobadmin import charts, conf, metrics_charts, schedules
 from queueengine import Client
 from queueengine.operator.views import LIST_KINDS, JobPage, QueueView, WorkerView
-from queueengine.store import options
+from queueengine.types import HistoryEntry
+
+Params = Mapping[str, str]
+"""A page's query parameters (``request.GET``)."""
 
 QUEUE_TABS = ("stats", "waiting", "running", "scheduled", "stalled", "depends", "throttled", "recurring")
 JOB_DATA_LIMIT = 512 * 1024
@@ -43,7 +47,7 @@ class Pager:
                 "last_row": min(total, self.offset + self.size)}
 
 
-def pager(params: Any) -> Pager:
+def pager(params: Params) -> Pager:
     """The page asked for by ``?page=`` (bad values give page 1)."""
     try:
         number = max(1, int(params.get("page", 1)))
@@ -117,7 +121,7 @@ def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def timeline(history: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
     """History entries with the time since the previous step, and for pops and finishes the
     wait ("waited 2 s") and run ("ran 350 ms") they end."""
     out: list[dict[str, Any]] = []
@@ -182,7 +186,7 @@ def overview(client: Client) -> dict[str, Any]:
     }
 
 
-def queue_page(client: Client, name: str, tab: str, params: Any) -> dict[str, Any]:
+def queue_page(client: Client, name: str, tab: str, params: Params) -> dict[str, Any]:
     """One queue: its counts and one tab (stats with charts, or a paginated job list)."""
     if tab not in QUEUE_TABS:
         tab = "stats"
@@ -207,12 +211,16 @@ def queue_page(client: Client, name: str, tab: str, params: Any) -> dict[str, An
     }
     if stats is not None:
         context["stats"] = summarize_stats(dict(stats.value))
+        # the wait/run histograms and percentiles come from the engine's metrics (log buckets, ms)
+        day_start = (day.timestamp() if day else now) // 86400 * 86400
+        context["stats"].update(metrics_charts.stat_cards(client, name, day_start, dict(stats.value)))
+    context["backlog"] = metrics_charts.backlog(client, name, context["queue"])
     if listing is not None:
         context.update(job_list(listing.value, page, now, kind=tab))
     return context
 
 
-def _day_param(value: Any) -> dt.datetime | None:
+def _day_param(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
@@ -223,10 +231,9 @@ def _day_param(value: Any) -> dt.datetime | None:
 
 def job_list(page_data: JobPage, page: Pager, now: float, kind: str) -> dict[str, Any]:
     """Context of the ``job_table`` partial."""
-    jobs = list(page_data["jobs"])
+    jobs: list[Mapping[str, object]] = list(page_data["jobs"])
     if kind == "recurring":
-        for j in jobs:
-            j["schedule"] = schedules.describe(j.get("interval"), j.get("cron"))  # type: ignore[typeddict-unknown-key]
+        jobs = [{**j, "schedule": schedules.describe(j.get("interval"), j.get("cron"))} for j in page_data["jobs"]]
     return {"jobs": jobs, "kind": kind, "page": page.context(page_data["total"]),
             "filtered": page_data.get("filtered", False), "scanned": page_data.get("scanned", 0),
             "next_offset": page_data.get("next"), "now": now}
@@ -245,7 +252,7 @@ def job_page(client: Client, jid: str) -> dict[str, Any]:
                                "queue_names": [q["name"] for q in queues.value]}
     job = v["job"]
     if job is not None:
-        context["timeline"] = timeline(list(job.get("history") or []))
+        context["timeline"] = timeline(job.get("history") or [])
         context["data"] = shown_json(job.get("data"))
         context["result"] = shown_json(job.get("result"))
         failure = job.get("failure") or None
@@ -258,7 +265,7 @@ def job_page(client: Client, jid: str) -> dict[str, Any]:
     return context
 
 
-def failures(client: Client, params: Any) -> dict[str, Any]:
+def failures(client: Client, params: Params) -> dict[str, Any]:
     """Failure groups, largest first."""
     page = pager(params)
     batch = client.views.batch()
@@ -266,11 +273,14 @@ def failures(client: Client, params: Any) -> dict[str, Any]:
     queues = batch.queues(minutes=1)
     batch.run()
     g = groups.value
-    return {"now": client.now(), "groups": g["groups"], "page": page.context(g["total"]),
+    now = client.now()
+    rows = [dict(row) for row in g["groups"]]
+    metrics_charts.failure_trends(client, rows, now)   # each group's failures per hour, last 24 h
+    return {"now": now, "groups": rows, "page": page.context(g["total"]),
             "queue_names": [q["name"] for q in queues.value]}
 
 
-def listing(client: Client, kind: str, name: str, params: Any, filters: dict[str, str] | None = None,
+def listing(client: Client, kind: str, name: str, params: Params, filters: dict[str, str] | None = None,
             extra_queues: bool = False) -> dict[str, Any]:
     """A paginated job list of any kind (see ``queueengine.operator.views.LIST_KINDS``)."""
     if kind not in LIST_KINDS:
@@ -293,7 +303,7 @@ def listing(client: Client, kind: str, name: str, params: Any, filters: dict[str
     return context
 
 
-def workers(client: Client, params: Any) -> dict[str, Any]:
+def workers(client: Client, params: Params) -> dict[str, Any]:
     """Every worker with its current jobs, last-seen age and status."""
     page = pager(params)
     batch = client.views.batch()
@@ -306,7 +316,7 @@ def workers(client: Client, params: Any) -> dict[str, Any]:
     return {"now": now, "workers": rows, "page": page.context(wpage.value["total"]), "lease": lease}
 
 
-def recurring(client: Client, params: Any) -> dict[str, Any]:
+def recurring(client: Client, params: Params) -> dict[str, Any]:
     """Every recurring template with its schedule in words and next runs."""
     page = pager(params)
     data = client.views.recurring(page.offset, page.size)
@@ -318,7 +328,7 @@ def recurring(client: Client, params: Any) -> dict[str, Any]:
     return {"now": now, "jobs": rows, "page": page.context(data["total"])}
 
 
-def tags(client: Client, params: Any) -> dict[str, Any]:
+def tags(client: Client, params: Params) -> dict[str, Any]:
     """Tags in use (most used first) and, with ``?tag=``, the jobs carrying one."""
     tag = (params.get("tag") or "").strip()
     context: dict[str, Any] = {"tag": tag, "top": client.views.tags(0, 100), "now": client.now()}
@@ -332,15 +342,13 @@ def config_page(client: Client, error: tuple[str, str] | None = None, submitted:
     """Every option with its value, whether it is stored, and what it is (meaning, type,
     range, default; None for a free-form option). ``error`` = (option, message) of a refused
     change, shown inline at that option with the ``submitted`` value kept in the input."""
-    stored: dict[str, str] = client.config.stored(decode=False)   # one round trip
-    values = {name: option.default or "" for name, option in options.KNOWN.items()}
-    values.update(stored)
+    entries = client.config.options()   # one round trip
     failed, message = error if error is not None else ("", "")
     rows = [{
-        "name": name, "value": submitted if name == failed and submitted is not None else value,
-        "stored": name in stored, "option": options.lookup(name), "error": message if name == failed else "",
-    } for name, value in sorted(values.items())]
-    new_error = message if error is not None and failed not in values else ""
-    return {"options": rows, "per_queue": list(options.PER_QUEUE.values()), "now": client.now(),
+        "name": e.name, "value": submitted if e.name == failed and submitted is not None else e.value,
+        "stored": e.stored, "option": e.option, "error": message if e.name == failed else "",
+    } for e in entries]
+    new_error = message if error is not None and failed not in {e.name for e in entries} else ""
+    return {"options": rows, "per_queue": client.config.per_queue_options(), "now": client.now(),
             "new_error": new_error, "new_option": failed if new_error else "",
             "new_value": (submitted or "") if new_error else "", "notice": notice}

@@ -10,7 +10,7 @@ import re
 
 from django.urls import path, register_converter
 
-from jobadmin.views import actions, api, pages
+from jobadmin.views import actions, api, charts, pages
 
 
 class NameConverter:
@@ -60,6 +60,7 @@ urlpatterns = [
     path("recurring/", pages.recurring, name="recurring"),
     path("tags/", pages.tags, name="tags"),
     path("search/", pages.search, name="search"),
+    path("charts/", charts.charts, name="charts"),
     path("config/", pages.config, name="config"),
     path("config/set/", actions.config_action, name="config_action"),
     path("api/queues/", api.queues, name="api_queues"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -132,6 +133,28 @@ class Workers:
         self.client._call("worker.deregister", *_args.names(names, "names"))
 
 
+ConfigOption = options.Option
+"""A known option's meaning, type (``kind``), default (stored text; None: another option's
+value applies), range and ``range_text``; per-queue ones are named ``<queue>-<suffix>``."""
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One option as a config page shows it: its ``value`` (the stored text, else the default's,
+    "" when it has none), whether it is ``stored`` in Redis, and what it is (``option``: None for
+    a free-form option the engine does not read)."""
+
+    name: str
+    value: str
+    stored: bool
+    option: ConfigOption | None
+
+    @property
+    def known(self) -> bool:
+        """True for an engine option (or a per-queue form of one), False for a free-form one."""
+        return self.option is not None
+
+
 def _decode_value(raw: Any) -> Any:
     text = _args.text(raw)
     try:
@@ -164,8 +187,22 @@ class Config(MutableMapping[str, Any]):
             return raw
         return {k: _decode_value(v) for k, v in raw.items()}
 
+    def options(self) -> list[ConfigEntry]:
+        """Every known namespace-wide option and every stored one (per-queue and free-form
+        included), by name, with its value, whether it is stored and what it is: a config page
+        in one round trip."""
+        stored: dict[str, str] = _args.loads(self.client._call("config.stored"))
+        values = {name: option.default or "" for name, option in options.KNOWN.items()}
+        values.update(stored)
+        return [ConfigEntry(name, value, name in stored, options.lookup(name)) for name, value in sorted(values.items())]
+
     @staticmethod
-    def describe(name: str) -> options.Option | None:
+    def per_queue_options() -> list[ConfigOption]:
+        """The per-queue option forms (``<queue>-heartbeat``, ...), for a page that explains them."""
+        return list(options.PER_QUEUE.values())
+
+    @staticmethod
+    def describe(name: str) -> ConfigOption | None:
         """The meaning, type, default and range of a known option (or of the per-queue form
         it matches, e.g. ``reports-heartbeat``); None for a free-form option."""
         return options.lookup(name)

@@ -3,7 +3,7 @@
 from django.apps import AppConfig
 
 
-class QueueEngineConfig(AppConfig):  # type: ignore[misc]
+class QueueEngineConfig(AppConfig):
     """The engine as a Django app: management commands, settings, checks."""
 
     name = "queueengine"

@@ -178,7 +178,7 @@ SETTING_CHECKS: tuple[Callable[[Config], list[CheckMessage]], ...] = (
 """The checks of ``QUEUEENGINE``, in the order their messages are reported."""
 
 
-@register(Tags.compatibility)  # type: ignore[untyped-decorator]
+@register(Tags.compatibility)
 def check_queueengine_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``settings.QUEUEENGINE``."""
     if not hasattr(settings, "QUEUEENGINE"):
@@ -260,7 +260,7 @@ def _framework_checks_backends() -> bool:
                for check in registry.registered_checks)
 
 
-@register(Tags.compatibility)  # type: ignore[untyped-decorator]
+@register(Tags.compatibility)
 def check_task_backends(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Check every ``QueueEngineBackend`` of ``TASKS`` when the task framework does not."""
     if _framework_checks_backends():

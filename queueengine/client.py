@@ -14,6 +14,8 @@ from queueengine.accessors import Config, Jobs, Queues, Throttles, Workers
 from queueengine.events import Events
 from queueengine.exceptions import InvalidArgument, QueueEngineError
 from queueengine.job import Job
+from queueengine.operator.api import Operator
+from queueengine.operator.metrics import Metrics
 from queueengine.operator.views import Views
 from queueengine.queue import Queue
 from queueengine.store import args as _args
@@ -67,6 +69,11 @@ class Client:
         self.events = Events(self)
         self.throttles = Throttles(self)
         self.views = Views(self)
+        self.operator = Operator(self)
+        """Bulk operations, rows of many jobs, failure-group chunks, the dashboard's keys."""
+        self.metrics = Metrics(self)
+        """Metrics as time series: ``client.metrics(queue=None, klass=None, since=None, until=None,
+        step=None)`` and ``client.metrics.by_class(...)`` etc. (``queueengine.operator.metrics``)."""
         self._results = Results(self.store)
 
     @property

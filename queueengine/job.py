@@ -57,7 +57,7 @@ def _st(v: bytes | str) -> JobState:
 ROW_FIELDS: tuple[str, ...] = (
     "jid", "klass", "data", "priority", "queue", "state", "worker", "expires", "retries", "remaining",
     "time", "tags", "throttles", "failure", "exhausted", "spawned_from_jid", "backoff", "reply", "result",
-    "scheduled")
+    "scheduled", "trace")
 """The job row: the record fields ``pop``/``peek`` return, in this order, and ``Job.from_row``
 reads. The one declaration: ``QE.ROW_FIELDS`` in ``store/lua/pop.lua`` must list the same fields
 in the same order (a test compares them); readers of many rows (``client.operator.rows``) ask
@@ -85,7 +85,7 @@ class Job:
         """A job from a row of ``pop``/``peek``: the values of ``ROW_FIELDS``, in order (None for
         a field the record lacks)."""
         (jid, klass, data, priority, queue, state, worker, expires, retries, remaining, time_, tags,
-         throttles, failure, exhausted, spawned, backoff, reply, result, scheduled) = row[:len(ROW_FIELDS)]
+         throttles, failure, exhausted, spawned, backoff, reply, result, scheduled, trace) = row[:len(ROW_FIELDS)]
         job = cls.__new__(cls)
         d = job.__dict__
         d["client"] = client
@@ -110,6 +110,7 @@ class Job:
         d["reply"] = reply in (b"1", "1")
         d["result"] = _j(result) if result else None
         d["scheduled_at"] = float(scheduled) if scheduled else None
+        d["trace_context"] = _j(trace) if trace else None
         d["_full"] = False
         return job
 
@@ -134,6 +135,9 @@ class Job:
         self.result: Any = p.get("result")
         self.time: float = float(p.get("time", 0) or 0)
         self.scheduled_at: float | None = p.get("scheduled")
+        self.trace_context: dict[str, str] | None = None
+        """The producer's W3C trace context (``{"traceparent": ...}``) when the job was put inside a
+        trace (the ``otel`` extra); read from ``pop``/``peek`` rows."""
         self._full = "history" in p
         if self._full:
             self._tracked = bool(p.get("tracked", False))

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, cast, overload
 
 import orjson
 
+from queueengine import tracing
 from queueengine.exceptions import InvalidArgument, UnsupportedData
 from queueengine.job import Job
 from queueengine.store import args as _args
-from queueengine.types import QueueCounts, QueueStats
+from queueengine.types import MetricsSeries, QueueCounts, QueueStats
 
 if TYPE_CHECKING:
     from queueengine.client import Client
@@ -198,7 +199,8 @@ class Queue:
                             reply, backoff)
         if reply:
             fields[10] = self.client._reply_arg(fields[0])
-        self.client._call("put", self.client.worker_name, self.name, *fields)
+        with tracing.send(self.name, fields[0]) as trace:   # the otel extra's producer span
+            self.client._call("put", self.client.worker_name, self.name, *fields, *trace)
         return cast(str, fields[0])
 
     def requeue(self, klass: Any, data: Any, **options: Any) -> str:
@@ -220,11 +222,18 @@ class Queue:
         if not rows:
             return []
         calls = _put_calls(self.client.worker_name, self.name, rows)
-        if len(calls) == 1:
-            self.client._call(calls[0][0], *calls[0][1])
-        else:
-            self.client._pipeline_calls(calls, raise_errors=True)
+        self._send_puts(calls, [cast(str, r[0]) for r in rows])
         return [cast(str, r[0]) for r in rows]
+
+    def _send_puts(self, calls: list[tuple[str, list[Any]]], jids: list[str]) -> None:
+        """Send put_many's Lua calls (one pipeline), inside the otel extra's producer span."""
+        with tracing.send(self.name, jids[0] if len(jids) == 1 else None, len(jids)) as trace:
+            if trace:
+                calls = [(command, [*args, *trace]) for command, args in calls]
+            if len(calls) == 1:
+                self.client._call(calls[0][0], *calls[0][1])
+            else:
+                self.client._pipeline_calls(calls, raise_errors=True)
 
     @overload
     def pop(self, count: None = None) -> Job | None: ...
@@ -275,6 +284,11 @@ class Queue:
         containing ``date`` (Unix seconds; default today)."""
         d = "" if date is None else repr(_args.number(date, "date", None))
         return cast(QueueStats, _args.loads(self.client._call("stats", self.name, d)))
+
+    def metrics(self, klass: str | None = None, since: float | None = None, until: float | None = None,
+                step: int | None = None) -> MetricsSeries:
+        """This queue's metrics as time series: ``client.metrics(queue=<this queue>, ...)``."""
+        return self.client.metrics(queue=self.name, klass=klass, since=since, until=until, step=step)
 
     def __len__(self) -> int:
         """Leased + waiting + scheduled + throttled jobs (Qless ``length``)."""

@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import orjson
 from django.utils import timezone
@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from queueengine.namespaces import Namespaces
     from queueengine.types import HistoryEntry
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 EXECUTE = "queueengine.tasks.execute"
 """The job class (a dotted path) of every job that runs a Django task."""
 
@@ -83,8 +86,14 @@ def _names(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and all(isinstance(v, str) and v for v in value)
 
 
+if TYPE_CHECKING:   # Task is generic in django-stubs only (not at runtime on Django 6)
+    _TaskBase = Task[..., Any]
+else:
+    _TaskBase = Task
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueEngineTask(Task):  # type: ignore[misc]
+class QueueEngineTask(_TaskBase):
     """A Django task with the engine's extra options.
 
     ``tags`` (added to the job), ``retries`` (lease losses survived; default ``OPTIONS["RETRIES"]``
@@ -106,7 +115,7 @@ class QueueEngineTask(Task):  # type: ignore[misc]
                 object.__setattr__(self, name, tuple(value))
         Task.__post_init__(self)
 
-    def using(  # type: ignore[override]
+    def using(
         self,
         *,
         tags: Sequence[str] | None = None,
@@ -117,7 +126,8 @@ class QueueEngineTask(Task):  # type: ignore[misc]
         **django_options: Any,
     ) -> QueueEngineTask:
         """A copy with new defaults: Django's (priority, queue_name, run_after, backend) and ours."""
-        task: QueueEngineTask = Task.using(self, **django_options)
+        # Task.using copies the task with dataclasses.replace: the copy is a QueueEngineTask
+        task = cast(QueueEngineTask, Task.using(self, **django_options))
         given: dict[str, Any] = {"tags": tags, "depends": depends, "retries": retries, "track": track,
                                  "unique": unique}
         changes = {name: value for name, value in given.items() if value is not None}
@@ -127,7 +137,7 @@ class QueueEngineTask(Task):  # type: ignore[misc]
         return replace(task, **changes) if changes else task
 
 
-class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
+class QueueEngineBackend(BaseTaskBackend):
     """Runs Django tasks as engine jobs: priority, deferral, async tasks and results supported."""
 
     task_class = QueueEngineTask
@@ -177,7 +187,7 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
         if spaces is not None:
             spaces.close()
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[..., Any]) -> None:
         """Django's checks, plus ours on the engine options a task carries (InvalidTask)."""
         super().validate_task(task)
         tags = getattr(task, "tags", ())
@@ -193,7 +203,7 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
             if not isinstance(getattr(task, name, False), bool):
                 raise InvalidTask(f"{name} must be True or False, got {getattr(task, name)!r}")
 
-    def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
+    def enqueue(self, task: Task[P, R], args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult[P, R]:
         """Put the task as a job in its queue (queue_name -> queue, priority -> priority,
         run_after -> delay); return its READY result and send ``task_enqueued``."""
         self.validate_task(task)
@@ -220,13 +230,14 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
             except DuplicateJob:
                 existing = self._existing(client, jid)
                 if existing is not None and existing.state.value not in FINISHED_STATES:
-                    return result_from_job(existing, self)
+                    # the pending job runs this very task: its result has the task's types
+                    return cast("TaskResult[P, R]", result_from_job(existing, self))
                 queue.put(EXECUTE, data, jid=jid, **options)  # a finished run: run it again
         else:
             jid = queue.put(EXECUTE, data, **options)
         if getattr(task, "track", False) or self.options.get("TRACK", False) is True:
             client._call("track", "track", jid)
-        result = TaskResult(
+        result: TaskResult[P, R] = TaskResult(
             task=task, id=jid, status=TaskResultStatus.READY, enqueued_at=now, started_at=None,
             finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs, backend=self.alias,
             errors=[], worker_ids=[],
@@ -244,7 +255,7 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
             return None
         return found if isinstance(found, Job) else None
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """Read a task's result, from any process (the default namespace first, then the routed
         ones); TaskResultDoesNotExist if there is none."""
         if not isinstance(result_id, str) or not result_id:
@@ -256,12 +267,11 @@ class QueueEngineBackend(BaseTaskBackend):  # type: ignore[misc]
                 return result_from_job(job, self)
         raise TaskResultDoesNotExist(result_id)
 
-    def check(self, **kwargs: Any) -> Iterator[CheckMessage]:
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
         """System checks of this backend's ``OPTIONS`` (settings only, no Redis I/O)."""
         from queueengine.checks import check_backend_options
 
-        yield from super().check(**kwargs)
-        yield from check_backend_options(self.alias, self.options)
+        return [*super().check(**kwargs), *check_backend_options(self.alias, self.options)]
 
 
 def _django_problem(value: Any, path: str) -> str | None:
@@ -302,6 +312,8 @@ def storable_arguments(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[lis
     except (TypeError, ValueError) as exc:
         where = _django_problem(list(args), "args") or _django_problem(dict(kwargs), "kwargs")
         raise UnsupportedData(where or f"task arguments cannot be stored: {exc}") from None
+    if not isinstance(clean_args, list) or not isinstance(clean_kwargs, dict):  # it keeps a list and a dict
+        raise UnsupportedData(f"task arguments cannot be stored: {args!r}, {kwargs!r}")
     _jsondata.encode(clean_args, "args")
     _jsondata.encode(clean_kwargs, "kwargs")
     return clean_args, clean_kwargs
@@ -317,7 +329,7 @@ def _when(entry: HistoryEntry) -> datetime:
     return datetime.fromtimestamp(float(entry["when"]), tz=UTC)
 
 
-def _task_for(job: Job, backend: QueueEngineBackend) -> Task:
+def _task_for(job: Job, backend: QueueEngineBackend) -> Task[..., Any]:
     """The task a job runs, with the job's current priority, queue and backend alias."""
     data = job.data
     try:
@@ -327,13 +339,10 @@ def _task_for(job: Job, backend: QueueEngineBackend) -> Task:
     if not isinstance(task, Task):
         raise TaskResultDoesNotExist(f"{job.jid}: {data['task']!r} is not a task")
     low, high = PRIORITY_RANGE
-    changes = {
-        "priority": min(high, max(low, int(job.priority))),  # an operator may set any priority
-        "queue_name": job.queue_name or task.queue_name,
-        "backend": data.get("backend") or backend.alias,
-    }
     try:
-        return task.using(**changes)
+        return task.using(priority=min(high, max(low, int(job.priority))),  # an operator may set any priority
+                          queue_name=job.queue_name or task.queue_name,
+                          backend=str(data.get("backend") or backend.alias))
     except InvalidTask:  # e.g. moved by an operator to a queue outside QUEUES
         return task
 
@@ -350,7 +359,7 @@ def _errors(job: Job, history: Iterable[HistoryEntry]) -> list[TaskError]:
     return errors
 
 
-def result_from_job(job: Job, backend: QueueEngineBackend) -> TaskResult:
+def result_from_job(job: Job, backend: QueueEngineBackend) -> TaskResult[..., Any]:
     """Build a TaskResult from an engine job: status, timestamps, errors, worker ids, value."""
     data = job.data
     state = job.state.value
@@ -360,7 +369,7 @@ def result_from_job(job: Job, backend: QueueEngineBackend) -> TaskResult:
     ends = [h for h in history if h.get("what") in ("done", "failed")]
     status = STATUS_BY_STATE.get(state, TaskResultStatus.READY)
     finished = status in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
-    result = TaskResult(
+    result: TaskResult[..., Any] = TaskResult(
         task=_task_for(job, backend), id=job.jid, status=status,
         enqueued_at=_when(puts[0]) if puts else None,
         started_at=_when(pops[0]) if pops else None,

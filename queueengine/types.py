@@ -181,3 +181,95 @@ class ThrottleInfo(TypedDict):
     maximum: int
     locks: int
     pending: int
+
+
+class Percentiles(TypedDict):
+    """Wait or run times of a set of jobs, in seconds (None when there are none), read off the
+    metrics' log buckets (within 10% of the true value from 0.1 ms to a day)."""
+
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class SeriesTimes(TypedDict):
+    """Per-bucket wait or run percentiles, each list aligned with ``MetricsSeries["t"]``."""
+
+    count: list[int]
+    p50: list[float | None]
+    p95: list[float | None]
+    p99: list[float | None]
+    max: list[float | None]
+
+
+class MetricsTotals(TypedDict):
+    """The counts and percentiles of a whole metrics window."""
+
+    completed: int
+    failed: int
+    retried: int
+    wait: Percentiles
+    run: Percentiles
+
+
+class MetricsSeries(TypedDict):
+    """``client.metrics(...)`` / ``q.metrics(...)``: buckets of ``step`` seconds starting at ``t``
+    (epoch seconds), with counts and wait/run percentiles per bucket, and the window's totals."""
+
+    step: int
+    t: list[int]
+    completed: list[int]
+    failed: list[int]
+    retried: list[int]
+    wait: SeriesTimes
+    run: SeriesTimes
+    totals: MetricsTotals
+
+
+class ClassMetrics(MetricsTotals):
+    """One job class over a window (``client.metrics.by_class``): its totals plus the estimated
+    seconds its runs took in all (``run_seconds``)."""
+
+    run_seconds: float
+
+
+class Histograms(TypedDict):
+    """Wait and run bucket counts over a window (``client.metrics.histogram``), one entry per
+    bucket of ``queueengine.operator.metrics`` (``BUCKETS`` of them)."""
+
+    wait: list[int]
+    run: list[int]
+
+
+class GroupSeries(TypedDict):
+    """Failures per failure group per bucket (``client.metrics.failures``)."""
+
+    step: int
+    t: list[int]
+    groups: dict[str, list[int]]
+
+
+class Backlog(TypedDict):
+    """A queue's waiting jobs by class (``client.metrics.backlog``): ``total`` waiting, the
+    classes of the first ``scanned`` of them in pop order."""
+
+    total: int
+    scanned: int
+    classes: dict[str, int]
+
+
+class MetricsCounter(TypedDict):
+    """One (queue, class) of ``client.metrics.totals()``: everything recorded since the oldest
+    retained hour, never decreasing (what Prometheus counters need). ``rank``: the class's
+    first-seen position in the namespace (1, 2, ...)."""
+
+    queue: str
+    klass: str
+    rank: int
+    completed: int
+    failed: int
+    retried: int
+    wait: list[int]
+    run: list[int]

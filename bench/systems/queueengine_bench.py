@@ -5,6 +5,8 @@ Variants (``--variant``):
 - ``qless``: ``Client.from_url``, ``q.put`` / ``q.put_many``, ``queueengine.worker.Worker`` with
   its default concurrency (as arq and saq run with theirs), and
   ``q.put(..., reply=True)`` + ``client.wait(jid)`` for the round trip.
+- ``qless-nometrics``: the same with the engine's metrics as time series off (config ``metrics`` 0),
+  the side-by-side measure of what recording them costs (issue 15).
 - ``simple`` / ``recoverable`` / ``reliable``: the Job::Async front door,
   ``queueengine.dispatch.JobManager``: ``client.submit(**data)`` (a Future; enqueue does not wait
   on it), ``worker.jobs.each(handler)`` + ``worker.run()``, ``submit(...).result(timeout)``.
@@ -65,6 +67,8 @@ def describe(ctx: Ctx) -> dict[str, object]:
         conc = inspect.signature(Worker).parameters["concurrency"].default
         how = (f"Qless API: q.put / q.put_many; K x Worker (default concurrency={conc} threads); "
                "put(reply=True) + client.wait(jid)")
+        if ctx.variant == "qless-nometrics":
+            how += "; the engine's metrics off (config metrics = 0)"
     return {"version": _version(), "how": how}
 
 
@@ -72,7 +76,10 @@ def describe(ctx: Ctx) -> dict[str, object]:
 
 
 def _client(ctx: Ctx) -> Any:
-    return qe.Client.from_url(ctx.url, namespace=NAMESPACE)
+    client = qe.Client.from_url(ctx.url, namespace=NAMESPACE)
+    if ctx.variant == "qless-nometrics":
+        client.config["metrics"] = 0
+    return client
 
 
 def _put_many(q: Any, klass: str, start: int, stop: int) -> None:

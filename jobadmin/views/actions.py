@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,10 +19,27 @@ from django.views.decorators.http import require_POST
 from jobadmin import actions, audit, bulk, conf, presenters
 from jobadmin.engine import client_of, namespace_of
 from jobadmin.permissions import allowed_actions, check_action, staff_required
-from queueengine import InvalidArgument, QueueEngineError
+from queueengine import Client, InvalidArgument, QueueEngineError
 
-JOB_ACTIONS = ("retry", "cancel", "move", "priority", "timeout", "track", "untrack", "tag", "untag", "undepend",
-               "unrecur")
+JobAction = Callable[[Client, str, list[str], QueryDict], actions.Outcome]
+"""One job action: (client, the job's jid, [that jid, checked], the POST data) -> its outcome."""
+
+_JOB_ACTIONS: dict[str, JobAction] = {
+    "retry": lambda client, jid, jids, post: actions.retry(client, jids),
+    "cancel": lambda client, jid, jids, post: actions.cancel(client, jids),
+    "move": lambda client, jid, jids, post: actions.move(client, jids, (post.get("queue") or "").strip()),
+    "priority": lambda client, jid, jids, post: actions.set_priority(client, jid, post.get("priority", "")),
+    "timeout": lambda client, jid, jids, post: actions.timeout(client, jids),
+    "track": lambda client, jid, jids, post: actions.track(client, jid, True),
+    "untrack": lambda client, jid, jids, post: actions.track(client, jid, False),
+    "tag": lambda client, jid, jids, post: actions.tag(client, jid, post.get("tags", ""), True, post.getlist("tag")),
+    "untag": lambda client, jid, jids, post: actions.tag(client, jid, post.get("tags", ""), False,
+                                                         post.getlist("tag")),
+    "undepend": lambda client, jid, jids, post: actions.undepend(client, jid, post.getlist("dependency"),
+                                                                 post.get("all") == "1"),
+    "unrecur": lambda client, jid, jids, post: actions.unrecur(client, jid),
+}
+JOB_ACTIONS = tuple(_JOB_ACTIONS)
 BULK_ACTIONS = ("retry", "cancel", "move", "timeout")
 
 
@@ -70,24 +87,7 @@ def job_action(request: HttpRequest, jid: str, action: str) -> HttpResponse:
 
     def work() -> tuple[str, dict[str, Any]]:
         jids = actions.clean_jids([jid], existing=True)
-        if action == "retry":
-            outcome = actions.retry(client, jids)
-        elif action == "cancel":
-            outcome = actions.cancel(client, jids)
-        elif action == "move":
-            outcome = actions.move(client, jids, (post.get("queue") or "").strip())
-        elif action == "timeout":
-            outcome = actions.timeout(client, jids)
-        elif action == "priority":
-            outcome = actions.set_priority(client, jid, post.get("priority", ""))
-        elif action in ("track", "untrack"):
-            outcome = actions.track(client, jid, action == "track")
-        elif action in ("tag", "untag"):
-            outcome = actions.tag(client, jid, post.get("tags", ""), action == "tag", post.getlist("tag"))
-        elif action == "undepend":
-            outcome = actions.undepend(client, jid, post.getlist("dependency"), post.get("all") == "1")
-        else:
-            outcome = actions.unrecur(client, jid)
+        outcome = _JOB_ACTIONS[action](client, jid, jids, post)
         if not outcome.done:
             raise InvalidArgument(outcome.message)
         return outcome.message, _outcome_fields(outcome)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from jobadmin import charts, conf, presenters
+from jobadmin import charts, conf, presenters, prometheus
 from jobadmin.engine import client_of
 from jobadmin.permissions import can_view
 from queueengine import InvalidArgument
@@ -118,13 +118,17 @@ def _labels(**pairs: str) -> str:
     return "{" + ",".join(f'{k}="{esc(str(v))}"' for k, v in pairs.items()) + "}"
 
 
-STATES = ("waiting", "running", "stalled", "scheduled", "depends", "throttled", "recurring")
+QueueState = Literal["waiting", "running", "stalled", "scheduled", "depends", "throttled", "recurring"]
+STATES: tuple[QueueState, ...] = ("waiting", "running", "stalled", "scheduled", "depends", "throttled", "recurring")
+HISTOGRAMS: tuple[tuple[Literal["wait", "run"], str], ...] = (
+    ("wait", "Seconds from put to pop, today (UTC)."), ("run", "Seconds from pop to completion, today (UTC)."))
 
 
 @readable
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text: jobs per queue and state, paused queues, today's wait/run histograms,
-    failure groups, workers and their health."""
+    failure groups, workers and their health; run/wait histograms and counters per queue and
+    job class (``jobadmin.prometheus``)."""
     client = client_of(request)
     batch = client.views.batch()
     qs = batch.queues(minutes=5)
@@ -145,23 +149,23 @@ def metrics(request: HttpRequest) -> HttpResponse:
     family("queueengine_jobs", "gauge", "Jobs per queue and state.")
     for q in qs.value:
         for state in STATES:
-            lines.append(f"queueengine_jobs{_labels(queue=q['name'], state=state)} {q[state]}")  # type: ignore[literal-required]
+            lines.append(f"queueengine_jobs{_labels(queue=q['name'], state=state)} {q[state]}")
     family("queueengine_queue_paused", "gauge", "1 when the queue is paused.")
     for q in qs.value:
         lines.append(f"queueengine_queue_paused{_labels(queue=q['name'])} {int(q['paused'])}")
     family("queueengine_oldest_waiting_seconds", "gauge", "Age of the longest-waiting job.")
     for q in qs.value:
-        age = (now - q["oldest"]) if q.get("oldest") else 0
+        oldest = q.get("oldest")
+        age = (now - oldest) if oldest else 0
         lines.append(f"queueengine_oldest_waiting_seconds{_labels(queue=q['name'])} {age:.3f}")
     family("queueengine_finished_last_5m", "gauge", "Jobs finished in the last five minutes.")
     for q in qs.value:
         lines.append(f"queueengine_finished_last_5m{_labels(queue=q['name'])} {sum(q['done'])}")
-    for kind, help_text in (("wait", "Seconds from put to pop, today (UTC)."),
-                            ("run", "Seconds from pop to completion, today (UTC).")):
+    for kind, help_text in HISTOGRAMS:
         name = f"queueengine_{kind}_seconds"
         family(name, "histogram", help_text)
         for qname, deferred in per_queue:
-            s = deferred.value[kind]  # type: ignore[literal-required]
+            s = deferred.value[kind]
             cumulative = 0
             for upper, n in zip(charts.BUCKET_UPPER, s["histogram"], strict=False):
                 cumulative += n
@@ -179,4 +183,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         lines.append(f"queueengine_workers{_labels(status=status)} {statuses.count(status)}")
     family("queueengine_workers_alive", "gauge", "Workers seen recently (healthy or late).")
     lines.append(f"queueengine_workers_alive {sum(1 for s in statuses if s in ('healthy', 'late'))}")
+    lines.extend(prometheus.families(client, qs.value, now, _labels))   # metrics as time series (issue 15)
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

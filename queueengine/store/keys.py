@@ -55,6 +55,12 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     s:stats:<day>:<q>         hash   failures, failed, retries
     s:done:<minute>           hash   queue -> jobs finished in that minute (kept 2 hours)
     s:failed:<minute>         hash   queue -> jobs failed in that minute (kept 2 hours)
+    mt:m:<minute>:<q>         hash   metrics of a minute (epoch s): per class id k: w<i>:k waits, x<i>:k completed runs, y<i>:k other runs (bucket i), f:k failed, r:k retried
+    mt:h:<hour>:<q>           hash   the same for an hour (kept metrics-hours; minutes: metrics-minutes)
+    mt:classes                hash   job class -> class id (first seen first; never reused)
+    mt:total:<q>              hash   finished hours folded in (monotonic, for Prometheus; '@' = last hour folded)
+    mt:gm:<minute>            hash   failure group -> jobs failed in that minute
+    mt:gh:<hour>              hash   failure group -> jobs failed in that hour
     throttles                 set    throttle names
     th:<name>                 hash   maximum
     th:<name>:locks           set    jids holding a slot

@@ -81,6 +81,12 @@ KNOWN: dict[str, Option] = {o.name: o for o in (
          "0 = no limit", maximum=536_870_912),
     _opt("max-queue-length", "integer", "0", "Most jobs one queue holds (put raises QueueFull); "
          "0 = no limit"),
+    _opt("metrics", "integer", "1", "1: record metrics as time series (per-minute and per-hour counts and "
+         "wait/run histograms per queue and class, client.metrics); 0: off", maximum=1),
+    _opt("metrics-minutes", "integer", "1440", "Minutes per-minute metrics are kept (1440: 24 hours)",
+         minimum=1, maximum=10_080),
+    _opt("metrics-hours", "integer", "720", "Hours per-hour metrics are kept (720: 30 days)",
+         minimum=1, maximum=8_784),
 )}
 """Namespace-wide options, by name (as ``QE.config_spec`` in lua/config.lua)."""
 

@@ -32,8 +32,13 @@ REPEAT_SAFE_READS = frozenset({
     "config.get", "recur.get", "throttle.get", "throttle.locks", "throttle.pending",
     "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
     "view.tracked_states", "view.tags",
+    "metrics.series", "metrics.classes", "metrics.groups", "metrics.backlog", "metrics.totals",
 })
-"""Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
+"""Lua commands that only read (``peek`` may also spawn and promote what is due, ``metrics.totals``
+fold finished hours into running totals: both idempotent)."""
+
+REPEAT_SAFE_WRITES = frozenset({"worker.register", "worker.beat", "worker.deregister"})
+"""Writes whose repeat leaves Redis as one call would (a worker's registry entry)."""
 
 _UNIQUE_AT = {"put": 10, "put_batch": 9}
 """Where a put's ``unique`` flag sits in its Lua arguments (``put_many``: 8 into each 12-field row
@@ -41,8 +46,10 @@ after the three leading arguments)."""
 
 
 def repeat_safe(command: str) -> bool:
-    """Whether the engine retries this Lua command through an outage (reads and puts)."""
-    return command in REPEAT_SAFE_READS or command in _UNIQUE_AT or command == "put_many"
+    """Whether the engine retries this Lua command through an outage (reads, puts, and a worker's
+    registry writes)."""
+    return (command in REPEAT_SAFE_READS or command in REPEAT_SAFE_WRITES or command in _UNIQUE_AT
+            or command == "put_many")
 
 
 def repeat_args(command: str, args: tuple[Any, ...]) -> tuple[Any, ...]:

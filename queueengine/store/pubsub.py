@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from queueengine.store.connection import Endpoint, is_transient
 
@@ -103,7 +106,8 @@ class Subscriber:
     def _open(self) -> Any:
         plan = self._plan
         if self._ps is None:
-            self._conn = plan.endpoint.pinned(socket_timeout=None)
+            # no silent reconnect by redis-py: a lost connection reaches get_message, which counts it
+            self._conn = plan.endpoint.pinned(socket_timeout=None, retry=Retry(NoBackoff(), 0))
             ps = self._conn.pubsub()  # type: ignore[no-untyped-call]
             try:
                 if plan.channels:
@@ -238,7 +242,9 @@ class AsyncSubscriber:
         plan = self._plan
         if self._ps is None:
             sharded = bool(plan.shard_channels) and await asyncio.to_thread(plan.sharded)
-            self._conn = plan.endpoint.asyncio(socket_timeout=None)
+            # no silent reconnect by redis-py (its default retry would resubscribe behind our
+            # back): a lost connection must reach get_message, which counts the gap
+            self._conn = plan.endpoint.asyncio(socket_timeout=None, retry=AsyncRetry(NoBackoff(), 0))
             ps = self._conn.pubsub()
             try:
                 if plan.channels:

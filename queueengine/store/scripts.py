@@ -39,6 +39,7 @@ LUA_FILES: tuple[str, ...] = (
     "bounds.lua",
     "pop.lua",
     "stats.lua",
+    "metrics.lua",
     "recurring.lua",
     "throttle.lua",
     "worker.lua",

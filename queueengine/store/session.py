@@ -5,7 +5,9 @@ the one place that sends commands: ``call`` (one command, retried through an out
 safe to repeat, see ``queueengine.store.outages``), ``call_many`` (several in one pipelined
 round trip), ``execute`` (a plain Redis command on this thread's own socket) and the blocking
 connection idle workers wait on. The public API (``queueengine.Client`` and the objects it
-hands out) is built on it; nothing here knows about jobs or queues.
+hands out) is built on it. Two plain pipelined reads serve the operator API
+(``queueengine.operator``) where a script would hold Redis for a whole chunk: ``job_rows``
+(many job records) and ``failure_group_tail`` (a failure group's oldest jids).
 """
 
 from __future__ import annotations
@@ -108,6 +110,31 @@ class Session:
         if raise_errors:
             raise err
         return err
+
+    # ------------------------------------------------------------------ plain pipelined reads
+    def job_rows(self, jids: Sequence[str], fields: Sequence[str]) -> list[list[Any]]:
+        """``fields`` of each job's record (``j:<jid>``), in one pipelined round trip of HMGETs:
+        no script holds Redis for the whole batch. A missing job gives a row of Nones."""
+        if not jids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for jid in jids:
+            pipe.hmget(self.keys.job(jid), list(fields))
+        return [list(row) for row in pipe.execute()]
+
+    def failure_group_tail(self, group: str, skip: int, count: int) -> tuple[int, list[str]]:
+        """The size of failure group ``group`` and up to ``count`` of its jids, oldest first,
+        after the ``skip`` oldest, in one round trip. The group's list (``f:<group>``) holds the
+        newest first, so this reads from its end: the cost is the chunk, not the group's size,
+        and failures added meanwhile do not shift it."""
+        key = self.keys.key("f:" + group)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(key)
+        if count > 0:
+            pipe.lrange(key, -(skip + count), -(skip + 1))
+        replies = pipe.execute()
+        raw = replies[1] if count > 0 else []
+        return int(replies[0]), [j.decode() if isinstance(j, bytes) else str(j) for j in reversed(raw)]
 
     # ------------------------------------------------------------------ blocking waits
     def blocking(self) -> Direct:

@@ -6,7 +6,7 @@ the parts, start-up, shutdown), ``ledger`` (the jobs held and the counters, behi
 loop, aborts), ``outcome`` (what a handler's return or exception does to its job), ``handlers``
 (resolving ``klass``, retry policies), ``leases`` (heartbeats and abort notices),
 ``completions`` (batched completes), ``signals`` (SIGTERM/SIGINT), ``supervisor`` (several
-worker processes).
+worker processes), ``tracing`` (the otel extra's span around each handler run).
 """
 
 from queueengine.worker.handlers import JobAborted, constant, exponential, linear, retry

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from queueengine.worker import tracing
 from queueengine.worker.handlers import JobAborted
 from queueengine.worker.outcome import completion, settle_error
 
@@ -129,7 +130,8 @@ class Runner:
             if not self._ledger.begin(rec):
                 return  # handed back by the shutdown before it could start
             began = perf_counter()
-            result = call(rec.job)
+            with tracing.process(rec.job):   # the otel extra's consumer span (a no-op without it)
+                result = call(rec.job)
             self.avg_runtime = 0.7 * self.avg_runtime + 0.3 * (perf_counter() - began)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(_await(result), self._async_loop()).result()
@@ -166,7 +168,8 @@ class Runner:
             if call is None:
                 self._settle_error(rec, None)
                 return
-            result = await call(rec.job)
+            with tracing.process(rec.job):
+                result = await call(rec.job)
         except asyncio.CancelledError as exc:
             if not rec.aborted:
                 self._settle_error(rec, exc)

@@ -52,7 +52,7 @@ def test_every_dashboard_page_loads_without_csp_violations(page: Any, dashboard_
     paths = ["/jobs/", "/jobs/queue/csp/", "/jobs/queue/csp/?tab=running", "/jobs/queue/csp/?tab=waiting",
              f"/jobs/job/{jid}/", f"/jobs/job/{failed}/", "/jobs/failed/", "/jobs/failed/csp-ValueError/",
              "/jobs/workers/", "/jobs/tracked/", "/jobs/completed/", "/jobs/recurring/", "/jobs/tags/",
-             "/jobs/search/", "/jobs/config/"]
+             "/jobs/search/", "/jobs/config/", "/jobs/charts/", "/jobs/charts/?window=30d&queue=csp"]
     for path in paths:
         open_and_check(page, dashboard_url + path, console)
 

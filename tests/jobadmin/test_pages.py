@@ -143,15 +143,16 @@ def test_list_payloads_are_truncated(admin_web: Any, qe: Client) -> None:
 
 
 def test_queue_stats_tab_has_histograms_and_percentiles(admin_web: Any, qe: Client) -> None:
-    """Wait and run histograms as SVG with count, mean, std and p50/p95/p99."""
+    """Wait and run histograms on the metrics' log buckets as SVG, with count, p50/p95/p99 and max
+    in milliseconds, mean and std."""
     q = qe.queues["timed"]
     q.put_many([("app.jobs.X", {"i": i}) for i in range(5)])
     for job in q.pop(5):
         job.complete()
     html = admin_web.get("/jobs/queue/timed/").content.decode()
-    assert html.count('<svg class="chart histogram"') == 2
-    assert "p50 / p95 / p99" in html and "Wait time" in html and "Run time" in html
-    assert "5 jobs" in html
+    assert html.count('<svg class="chart metrics-chart histogram"') == 2
+    assert "p50 / p95 / p99" in html and "Wait time" in html and "Run time" in html and "mean ± std" in html
+    assert "5 jobs" in html and " ms /" in html and ">1 ms<" in html      # millisecond labels
 
 
 def test_search_filters_live_in_the_url(admin_web: Any, qe: Client) -> None:

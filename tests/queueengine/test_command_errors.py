@@ -203,6 +203,17 @@ CASES: list[tuple[str, list[Any], type[QueueEngineError], str]] = [
     ("import", ["bogus", 0, "{}"], InvalidArgument, "kind"),
     ("import", ["job", "x", "{}"], InvalidArgument, "dry"),
     ("import", ["job", 0, *(["{}"] * 1001)], InvalidArgument, "items"),
+    ("metrics.series", ["", "", "100", "50", ""], InvalidArgument, "until"),
+    ("metrics.series", ["", "", "", "", "90"], InvalidArgument, "step"),
+    ("metrics.series", ["", "", "0", "86400000", "60"], InvalidArgument, "step"),
+    ("metrics.series", ["", "", "x", "", ""], InvalidArgument, "since"),
+    ("metrics.classes", ["", "", "nan"], InvalidArgument, "until"),
+    ("metrics.classes", ["", "9", "8"], InvalidArgument, "until"),
+    ("metrics.groups", ["", "", "-60", "g"], InvalidArgument, "step"),
+    ("metrics.groups", ["", "", "", ""], InvalidArgument, "group"),
+    ("metrics.totals", ["extra"], InvalidArgument, "arguments"),
+    ("metrics.backlog", ["", 10], InvalidArgument, "queue"),
+    ("metrics.backlog", ["q", 0], InvalidArgument, "limit"),
 ]
 
 

@@ -29,3 +29,39 @@ def test_the_engine_tour_runs(path: str, heading: str, redis_url: str, redis_con
         assert redis_conn.exists(client.keys.job(scope["jid"]))
     finally:
         client.close()
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``queueengine.a.b.C`` names a module, or an attribute of the longest importable
+    module prefix."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_import_path_the_docs_name_exists() -> None:
+    """Every ``queueengine.<module>[.<name>]`` path in the README and docs/ can be imported (the
+    house was rearranged once: a path a newcomer copies must work). System-check ids
+    (``queueengine.E001``) are not paths."""
+    import re
+
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for dotted in sorted(set(re.findall(r"\bqueueengine(?:\.[A-Za-z_]\w*)+", doc.read_text()))):
+            if re.fullmatch(r"queueengine\.[EWI]\d{3}|queueengine\.[EWI]0xx", dotted):
+                continue
+            if not _resolves(dotted.rstrip(".")):
+                missing.append(f"{doc.name}: {dotted}")
+    assert not missing, missing

@@ -127,6 +127,12 @@ def _api_calls(engine: Client) -> dict[str, Callable[..., Any]]:
         "next_due": lambda a, b, c: engine.next_due(a),
         "workers": lambda a, b, c: engine.workers[a],
         "register": lambda a, b, c: engine.workers.register(a, b),
+        "metrics": lambda a, b, c: engine.metrics(queue=a, klass=b, step=c),
+        "metrics-window": lambda a, b, c: q.metrics(since=a, until=b, step=c),
+        "metrics-by-class": lambda a, b, c: engine.metrics.by_class(a, b, c),
+        "metrics-histogram": lambda a, b, c: engine.metrics.histogram(a, b, until=c),
+        "metrics-failures": lambda a, b, c: engine.metrics.failures(a, since=b, step=c),
+        "metrics-backlog": lambda a, b, c: engine.metrics.backlog(a, b),
     }
 
 
@@ -134,7 +140,8 @@ API_NAMES = sorted(["put", "put-delay", "put-depends", "put_many", "pop", "pop_f
                     "recur-cron", "complete", "complete-depends", "fail", "retry", "heartbeat", "priority",
                     "tag", "untag", "depend", "undepend", "log", "move", "cancel", "track", "unfail",
                     "tagged", "failed", "complete-list", "get", "stats", "listing", "config", "throttle",
-                    "tags", "wait", "housekeep", "next_due", "workers", "register"])
+                    "tags", "wait", "housekeep", "next_due", "workers", "register", "metrics", "metrics-window",
+                    "metrics-by-class", "metrics-histogram", "metrics-failures", "metrics-backlog"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from queueengine.client import Client
 
 
-class QECommand(BaseCommand):  # type: ignore[misc]  # Django ships no types here (no django-stubs)
+class QECommand(BaseCommand):
     """A command whose ``epilog`` (examples) keeps its line breaks in ``--help``."""
 
     epilog = ""

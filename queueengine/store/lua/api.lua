@@ -64,6 +64,17 @@ QE.api = {
   ['housekeep'] = function(a) return QE.cmd_housekeep(rest(a, 3)) end,
   ['next_due'] = function(a) return QE.cmd_next_due(rest(a, 3)) end,
   ['import'] = function(a) return QE.cmd_import(a[3], a[4], rest(a, 5)) end,   -- migrate.lua
+  -- metrics as time series (metrics.lua); signatures and reply shapes there
+  -- metrics.series(queue|'', klass|'', since, until, step) -> {"t0", "step", "b": [{field: n}]}
+  ['metrics.series'] = function(a) return QE.cmd_metrics_series(a[3], a[4], a[5], a[6], a[7]) end,
+  -- metrics.classes(queue|'', since, until) -> {klass: {field: n}}
+  ['metrics.classes'] = function(a) return QE.cmd_metrics_classes(a[3], a[4], a[5]) end,
+  -- metrics.groups(since, until, step, group...) -> {"t0", "step", "groups": {group: [n]}}
+  ['metrics.groups'] = function(a) return QE.cmd_metrics_groups(a) end,
+  -- metrics.totals() -> {"classes": {id: klass}, "queues": {queue: {field:id: n}}} (monotonic)
+  ['metrics.totals'] = function(a) return QE.cmd_metrics_totals(a[3]) end,
+  -- metrics.backlog(queue, limit) -> {"total", "scanned", "classes": {klass: n}}
+  ['metrics.backlog'] = function(a) return QE.cmd_metrics_backlog(a[3], a[4]) end,
   -- read-only views for dashboards (views.lua)
   ['view.jobs'] = function(a)
     return QE.cmd_view_jobs(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '', a[9] or '')
@@ -84,6 +95,7 @@ function QE.dispatch(keys, argv)
   PREFIX = keys[1]
   QE._cfg = nil
   QE._throttles = nil
+  QE._mtids = nil
   if #keys ~= 1 or type(PREFIX) ~= 'string' or string.sub(PREFIX, 1, 4) ~= 'qe:{' then
     error('QE:InvalidArgument: exactly one key, the namespace prefix qe:{<ns>}:, must be given')
   end

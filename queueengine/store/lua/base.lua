@@ -43,6 +43,12 @@
 --   P.."s:stats:<day>:<q>"    hash   failures, failed, retries
 --   P.."s:done:<minute>"      hash   queue -> jobs finished in that minute (kept 2 hours)
 --   P.."s:failed:<minute>"    hash   queue -> jobs failed in that minute (kept 2 hours)
+--   P.."mt:m:<minute>:<q>"    hash   metrics of a minute: w<i>:k x<i>:k y<i>:k buckets, f:k r:k counts (k: class id)
+--   P.."mt:h:<hour>:<q>"      hash   the same for an hour (metrics.lua)
+--   P.."mt:classes"           hash   job class -> class id
+--   P.."mt:total:<q>"         hash   finished hours folded in (monotonic; '@' = last hour folded)
+--   P.."mt:gm:<minute>"       hash   failure group -> jobs failed in that minute
+--   P.."mt:gh:<hour>"         hash   failure group -> jobs failed in that hour
 --   P.."throttles"            set    throttle names
 --   P.."th:<name>"            hash   maximum
 --   P.."th:<name>:locks"      set    jids holding a slot

@@ -15,6 +15,9 @@ QE.config_defaults = {
   ['housekeeping-batch'] = '100',    -- most items one housekeeping step handles per call
   ['max-payload-bytes'] = '0',       -- largest job data put accepts; 0 = no limit (bounds.lua)
   ['max-queue-length'] = '0',        -- most jobs a queue holds; 0 = no limit (bounds.lua)
+  ['metrics'] = '1',                 -- record metrics as time series (metrics.lua); 0 = off
+  ['metrics-minutes'] = '1440',      -- minutes of per-minute metrics kept (24 h)
+  ['metrics-hours'] = '720',         -- hours of per-hour metrics kept (30 days)
 }
 
 -- Known options: kind 'int' (whole number), 'num' (finite number) or 'str' (text); numbers
@@ -37,6 +40,9 @@ QE.config_spec = {
   ['housekeeping-batch'] = {kind = 'int', lo = 1, hi = 100000},
   ['max-payload-bytes'] = {kind = 'int', lo = 0, hi = 536870912},
   ['max-queue-length'] = {kind = 'int', lo = 0, hi = COUNT},
+  ['metrics'] = {kind = 'int', lo = 0, hi = 1},
+  ['metrics-minutes'] = {kind = 'int', lo = 1, hi = 10080},
+  ['metrics-hours'] = {kind = 'int', lo = 1, hi = 8784},
 }
 -- Per-queue options: '<queue>-' .. suffix.
 QE.queue_option_spec = {

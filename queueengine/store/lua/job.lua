@@ -21,7 +21,7 @@ end
 
 -- the fields complete/heartbeat need: checks, lease structures, stats, reply, dependents
 QE.DONE_FIELDS = {'state', 'worker', 'queue', 'expires', 'time', 'reply', 'inbox', 'throttles', 'dents',
-  'failure', 'exhausted', 'grace', 'retries', 'priority'}
+  'failure', 'exhausted', 'grace', 'retries', 'priority', 'klass'}
 QE.BEAT_FIELDS = {'state', 'worker', 'queue', 'expires', 'grace'}
 
 -- state_of(j): the state a reader sees: a running job whose lease expired is 'stalled'.
@@ -313,13 +313,16 @@ function QE.release_depends(jid, queue, priority, scheduled)
 end
 
 -- ---------------------------------------------------------------- fail (shared)
--- fail_job(jid, j, failure, exhausted): move a job to failed with the given failure table.
-function QE.fail_job(jid, j, failure, exhausted)
+-- fail_job(jid, j, failure, exhausted, run): move a job to failed with the given failure table
+-- (run: the seconds its worker ran it, when a worker failed it).
+function QE.fail_job(jid, j, failure, exhausted, run)
   local queue = j.queue
   QE.unplace(jid, j)
   QE.history(jid, 'failed', {worker = failure.worker, group = failure.group})
   QE.stat_incr(queue, 'failures', 1)
   QE.stat_incr(queue, 'failed', 1)
+  QE.mt_job(queue, j.klass, 'f', run)
+  QE.mt_group_failed(failure.group)
   local fjson = cjson.encode(failure)
   redis.call('HSET', QE.kj(jid), 'state', 'failed', 'worker', '', 'expires', 0, 'grace', '',
     'failure', fjson, 'exhausted', exhausted and cjson.encode(exhausted) or '')

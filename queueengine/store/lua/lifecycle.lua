@@ -30,7 +30,9 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
   end
   QE.unlease(jid, j)
   QE.history(jid, 'done', {worker = worker})
-  QE.stat_sample('run', queue, {QE.now - (tonumber(j.time) or QE.now)})
+  local run = QE.now - (tonumber(j.time) or QE.now)
+  QE.stat_sample('run', queue, {run})
+  QE.mt_job(queue, j.klass, 'c', run)
   local key = QE.kj(jid)
   do
     QE.register_queue(nextq)
@@ -55,17 +57,20 @@ end
 
 -- finish(jid, j, worker, queue, result, runs, wjson): the final complete of a checked running
 -- job (j: at least DONE_FIELDS). runs: nil (record the run time now) or a table queue ->
--- samples (recorded by the caller). wjson: the worker name as JSON.
+-- {secs = run samples, counts = metrics tally} (recorded by the caller: record_runs). wjson: the
+-- worker name as JSON.
 function QE.finish(jid, j, worker, queue, result, runs, wjson)
   QE.unlease(jid, j)
   QE.history_raw(jid, '{"when":' .. QE.nows .. ',"what":"done","worker":' .. wjson .. '}')
   local run = QE.now - (tonumber(j.time) or QE.now)
   if runs == nil then
     QE.stat_sample('run', queue, {run})
+    QE.mt_job(queue, j.klass, 'c', run)
   else
-    local list = runs[queue]
-    if list == nil then list = {}; runs[queue] = list end
-    list[#list + 1] = run
+    local r = runs[queue]
+    if r == nil then r = {secs = {}, counts = {}, metrics = QE.mt_on()}; runs[queue] = r end
+    r.secs[#r.secs + 1] = run
+    if r.metrics then QE.mt_count(r.counts, j.klass, 'x' .. QE.mt_bucket(run), 1) end
   end
   local key = QE.kj(jid)
   redis.call('HSET', key, 'state', 'complete', 'worker', '', 'expires', '0', 'time', QE.nows, 'result', result)
@@ -110,7 +115,10 @@ local function complete_groups(a, at, n)
       out[i] = '"complete"'
     end
   end
-  for q, samples in pairs(runs) do QE.stat_sample('run', q, samples) end
+  for q, r in pairs(runs) do
+    QE.stat_sample('run', q, r.secs)
+    QE.mt_record(q, r.counts)
+  end
   if n > 0 then QE.expire_completed(QE.batch()) end
   return '[' .. table.concat(out, ',') .. ']'
 end
@@ -155,7 +163,7 @@ function QE.cmd_fail(jid, worker, group, message, traceback, data)
   if data ~= nil and data ~= '' then redis.call('HSET', QE.kj(jid), 'data', data) end
   local failure = {group = group, message = message, when = QE.now, worker = worker, queue = j.queue}
   if traceback ~= nil and traceback ~= '' then failure.traceback = traceback end
-  QE.fail_job(jid, j, failure, nil)
+  QE.fail_job(jid, j, failure, nil, QE.now - (tonumber(j.time) or QE.now))
   return jid
 end
 
@@ -184,6 +192,8 @@ function QE.cmd_retry(jid, queue, worker, delay, group, message)
   local j = QE.running_job(jid, worker)
   local remaining = (tonumber(j.remaining) or 0) - 1
   local key = QE.kj(jid)
+  -- the attempt's run time (and, unless retries ran out, one retry) in the queue it ran in
+  QE.mt_job(j.queue, j.klass, remaining >= 0 and 'r' or nil, QE.now - (tonumber(j.time) or QE.now))
   QE.unplace(jid, j)
   if group ~= nil then
     j.failure = cjson.encode({group = group, message = message or '', when = QE.now,

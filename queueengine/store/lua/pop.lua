@@ -91,6 +91,7 @@ function QE.reclaim(queue, n, out)
       if remaining < 0 then
         QE.exhaust(jid, j, 'stalled')
       else
+        QE.mt_job(queue, j.klass, 'r')
         local delay = QE.backoff_delay(j)
         if delay > 0 or out == nil then
           QE.unplace(jid, j)
@@ -140,7 +141,7 @@ end
 -- Job.from_row.
 QE.ROW_FIELDS = {'jid', 'klass', 'data', 'priority', 'queue', 'state', 'worker', 'expires', 'retries',
   'remaining', 'time', 'tags', 'throttles', 'failure', 'exhausted', 'spawned_from_jid', 'backoff', 'reply',
-  'result', 'scheduled'}
+  'result', 'scheduled', 'trace'}
 
 -- lease(queue, worker, jids, reclaimed, out): hand jobs to a worker; appends to `out` one
 -- row (ROW_FIELDS) per job, as the lease left it.
@@ -152,12 +153,17 @@ function QE.lease(queue, worker, jids, reclaimed, out)
   local hist = '{"when":' .. QE.nows .. ',"what":"popped","worker":' .. wjson .. '}'
   local tail = ',"q":' .. cjson.encode(queue) .. ',"t":' .. QE.nows .. ',"worker":' .. wjson .. '}'
   local events = QE.k('events')
-  local waits, lockargs = {}, {}
+  local waits, lockargs, counts = {}, {}, {}
+  local metrics = QE.mt_on()
   for _, jid in ipairs(jids) do
     local key = QE.kj(jid)
     local row = redis.call('HMGET', key, unpack(QE.ROW_FIELDS))
     if row[1] then
-      if not reclaimed[jid] then waits[#waits + 1] = QE.now - (tonumber(row[11]) or QE.now) end
+      if not reclaimed[jid] then
+        local wait = QE.now - (tonumber(row[11]) or QE.now)
+        waits[#waits + 1] = wait
+        if metrics then QE.mt_count(counts, row[2], 'w' .. QE.mt_bucket(wait), 1) end
+      end
       redis.call('HSET', key, 'state', 'running', 'worker', worker, 'expires', exps, 'time', QE.nows)
       QE.history_raw(jid, hist)
       redis.call(QE.spub(), events, '{"e":"popped","jid":' .. cjson.encode(jid) .. tail)
@@ -168,7 +174,10 @@ function QE.lease(queue, worker, jids, reclaimed, out)
   end
   QE.chunked('ZADD', QE.kq(queue, 'locks'), lockargs, 2)
   QE.chunked('ZADD', QE.kw(worker), lockargs, 2)
-  if #waits > 0 then QE.stat_sample('wait', queue, waits) end
+  if #waits > 0 then
+    QE.stat_sample('wait', queue, waits)
+    QE.mt_record(queue, counts)
+  end
 end
 
 -- slots(queue, want) -> how many jobs the queue may hand out now (its max-concurrency).

@@ -3,6 +3,16 @@
 
 QE.PUT_FIELDS = 12   -- jid, klass, data, delay, priority, tags, retries, depends, unique,
                      -- throttles, reply, backoff
+-- put, put_many and put_batch take one optional argument after all the others: the producer's
+-- trace context (a JSON object of W3C headers, {"traceparent": ...}; queueengine.operator.tracing),
+-- stored in the job's 'trace' field so the worker's span links to the producer's.
+
+-- trace_arg(v) -> the trace context to store, or nil ('' or absent: none).
+function QE.trace_arg(v)
+  if v == nil or v == '' then return nil end
+  QE.json(v, 'trace', 'object')
+  return v
+end
 
 -- parse_backoff(raw) -> JSON string ('' for none): {"base": s >= 0, "factor": >= 1, "max": s >= 0}
 function QE.parse_backoff(raw)
@@ -120,7 +130,7 @@ function QE.do_put(worker, s, work)
     local more = {'tags', tags_json, 'worker', '', 'expires', '0',
       'throttles', #s.throttles > 0 and QE.list_json(s.throttles) or '[]', 'reply', s.reply and '1' or '0',
       'inbox', s.inbox or '', 'scheduled', sched, 'backoff', s.backoff, 'result', '', 'grace', '',
-      'timedout', '', 'exhausted', ''}
+      'timedout', '', 'exhausted', '', 'trace', s.trace or ''}
     for _, v in ipairs(more) do f[#f + 1] = v end
   else
     -- a new job stores only the fields that differ from the readers' defaults
@@ -130,6 +140,7 @@ function QE.do_put(worker, s, work)
     if s.inbox then f[#f + 1] = 'inbox'; f[#f + 1] = s.inbox end
     if sched ~= '' then f[#f + 1] = 'scheduled'; f[#f + 1] = sched end
     if s.backoff ~= '' then f[#f + 1] = 'backoff'; f[#f + 1] = s.backoff end
+    if s.trace then f[#f + 1] = 'trace'; f[#f + 1] = s.trace end
   end
   if old == nil then f[#f + 1] = 'history'; f[#f + 1] = hist end   -- a job's first entry
   redis.call('HSET', key, unpack(f))
@@ -162,9 +173,10 @@ end
 -- general path, in fewer steps; nil when the put is not that plain (the caller goes on).
 function QE.plain_put(worker, queue, a)
   if a[10] ~= '[]' or a[12] ~= '[]' or (a[13] ~= '0' and a[13] ~= '') or a[14] ~= '[]'
-      or (a[16] ~= '' and a[16] ~= nil) or (a[8] ~= '0' and a[8] ~= '0.0') or #a ~= 16 then
+      or (a[16] ~= '' and a[16] ~= nil) or (a[8] ~= '0' and a[8] ~= '0.0') or (#a ~= 16 and #a ~= 17) then
     return nil
   end
+  local trace = QE.trace_arg(a[17])
   local jid = QE.name(a[5], 'jid')
   local klass = a[6]
   if klass == nil or klass == '' then QE.raise('InvalidArgument', 'klass must be a non-empty string') end
@@ -187,6 +199,7 @@ function QE.plain_put(worker, queue, a)
     'history', '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'}
   if r ~= '0' then f[#f + 1] = 'reply'; f[#f + 1] = '1' end
   if inbox then f[#f + 1] = 'inbox'; f[#f + 1] = inbox end
+  if trace then f[#f + 1] = 'trace'; f[#f + 1] = trace end
   redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(a[9]), QE.next_seq()), jid)
   redis.call('HSET', key, unpack(f))
   redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
@@ -196,8 +209,8 @@ function QE.plain_put(worker, queue, a)
 end
 
 -- put(worker, queue, jid, klass, data, delay, priority, tags, retries, depends, unique,
---     throttles, reply, backoff) -> jid. reply: 0, 1, or the name of the putting client's
---     reply inbox (see queueengine/store/replies.py).
+--     throttles, reply, backoff[, trace]) -> jid. reply: 0, 1, or the name of the putting
+--     client's reply inbox (see queueengine/store/replies.py).
 function QE.cmd_put(args, requeue)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
@@ -206,6 +219,8 @@ function QE.cmd_put(args, requeue)
     if jid then return jid end
   end
   local s = QE.parse_put(queue, args, 5, {})
+  if #args > 17 then QE.raise('InvalidArgument', 'expected 14 put arguments and an optional trace') end
+  s.trace = QE.trace_arg(args[17])
   QE.lookup_put(s, requeue)
   QE.check_bounds(queue, {s})
   local state = QE.do_put(worker, s, nil)
@@ -213,20 +228,23 @@ function QE.cmd_put(args, requeue)
   return s.jid
 end
 
--- put_many(worker, queue, n, <12 put fields> * n) -> JSON list of jids. All jobs are
+-- put_many(worker, queue, n, <12 put fields> * n[, trace]) -> JSON list of jids. All jobs are
 -- validated before the first write: one bad job rejects the batch. One EXISTS tells whether
 -- any jid is taken already (then each is looked up); the work set gets one ZADD.
 function QE.cmd_put_many(args)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
   local n = QE.integer(args[5], 'count', 0, 100000)
-  if #args ~= 5 + n * QE.PUT_FIELDS then
-    QE.raise('InvalidArgument', 'expected ' .. n .. ' jobs of ' .. QE.PUT_FIELDS .. ' fields')
+  local extra = #args - (5 + n * QE.PUT_FIELDS)
+  if extra ~= 0 and extra ~= 1 then
+    QE.raise('InvalidArgument', 'expected ' .. n .. ' jobs of ' .. QE.PUT_FIELDS .. ' fields (and an optional trace)')
   end
   if n == 0 then return '[]' end
+  local trace = extra == 1 and QE.trace_arg(args[#args]) or nil
   local specs, seen, keys = {}, {}, {}
   for i = 1, n do
     specs[i] = QE.parse_put(queue, args, 6 + (i - 1) * QE.PUT_FIELDS, seen)
+    specs[i].trace = trace
     keys[i] = QE.kj(specs[i].jid)
   end
   local taken = 0
@@ -256,19 +274,21 @@ function QE.cmd_put_many(args)
 end
 
 -- put_batch(worker, queue, n, klass, delay, priority, tags, retries, depends, unique,
---   throttles, reply, backoff, (jid, data) * n) -> JSON list of jids: put_many for n jobs that
+--   throttles, reply, backoff, (jid, data) * n[, trace]) -> JSON list of jids: put_many for n jobs that
 --   share every option (the usual batch): the options are checked once, each job sends only its
 --   jid and data. All jobs are checked before the first write.
 function QE.cmd_put_batch(args)
   local worker = args[3] or ''
   local queue = QE.name(args[4], 'queue')
   local n = QE.integer(args[5], 'count', 0, 100000)
-  if #args ~= 15 + 2 * n then
-    QE.raise('InvalidArgument', 'expected 10 shared options, then ' .. n .. ' (jid, data) pairs')
+  local extra = #args - (15 + 2 * n)
+  if extra ~= 0 and extra ~= 1 then
+    QE.raise('InvalidArgument', 'expected 10 shared options, then ' .. n .. ' (jid, data) pairs (and an optional trace)')
   end
   if n == 0 then return '[]' end
   local base = QE.parse_put(queue, {args[16], args[6], args[17], args[7], args[8], args[9], args[10],
     args[11], args[12], args[13], args[14], args[15]}, 1, {})
+  base.trace = extra == 1 and QE.trace_arg(args[#args]) or nil
   local items, keys, seen = {}, {}, {}
   for i = 1, n do
     local jid = QE.name(args[14 + 2 * i], 'jid')
