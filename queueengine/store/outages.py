@@ -31,7 +31,7 @@ REPEAT_SAFE_READS = frozenset({
     "get", "multiget", "peek", "jobs", "queues", "workers", "stats", "length", "failed", "next_due",
     "config.get", "recur.get", "throttle.get", "throttle.locks", "throttle.pending",
     "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
-    "view.tracked_states", "view.tags",
+    "view.tracked_states", "view.tags", "find", "find.classes", "worker.throughput",
 })
 """Lua commands that only read (``peek`` may also spawn and promote what is due: idempotent)."""
 

@@ -44,6 +44,7 @@ LUA_FILES: tuple[str, ...] = (
     "worker.lua",
     "views.lua",
     "migrate.lua",
+    "search.lua",
     "api.lua",
 )
 """Load order; ``api.lua`` (the command table and dispatcher) must come last."""

@@ -64,6 +64,14 @@ QE.api = {
   ['housekeep'] = function(a) return QE.cmd_housekeep(rest(a, 3)) end,
   ['next_due'] = function(a) return QE.cmd_next_due(rest(a, 3)) end,
   ['import'] = function(a) return QE.cmd_import(a[3], a[4], rest(a, 5)) end,   -- migrate.lua
+  ['edit'] = function(a) return QE.cmd_edit(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '') end,
+  ['worker.throughput'] = function(a) return QE.cmd_worker_throughput(a[3], a[4] or '') end,
+  -- search (search.lua)
+  ['find'] = function(a)
+    return QE.cmd_find(a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '')
+  end,
+  ['find.classes'] = function(a) return QE.cmd_find_classes(a[3] or '', a[4] or '', a[5] or '') end,
+  ['find.reindex'] = function(a) return QE.cmd_find_reindex(a[3] or '0', a[4] or '') end,
   -- read-only views for dashboards (views.lua)
   ['view.jobs'] = function(a)
     return QE.cmd_view_jobs(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '', a[9] or '')

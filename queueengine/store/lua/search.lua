@@ -1,0 +1,533 @@
+-- queueengine Lua library, part 10: search. The per-queue index by class, and `find`: jobs by
+-- queue, state, class, tag, worker, data path equality, text and time of last change, paged by
+-- a cursor, with bounded work per call (see docs/engine.md, "Search").
+--
+-- The index: q:<q>:byclass is a sorted set of klass .. "\0" .. jid (every score 0), so
+-- ZRANGEBYLEX walks a queue's jobs class by class and, within a class, in jid order; one class
+-- (or a class prefix) is one range. Every place where a job enters or leaves a queue keeps it
+-- (put, put_many, put_batch, requeue/move, advance, a retry or unfail into another queue,
+-- cancel, expiry, recurring spawn, import): one ZADD / ZREM per job. `byclass` (with `queues`)
+-- lists the queues find looks in when no queue is given.
+--
+-- One order for every source. Each job has a place in one total order that no state change
+-- moves: its index member (class, then jid, in byte order), the same whichever queue it is in.
+-- Cursor "A<member>": every job up to that place has been looked at. The class index is read
+-- in that order (the queues' ranges merged); a small state, tag or worker set (at most
+-- set_max entries) is read whole and sorted into the same order, so consecutive calls may use
+-- either. A job that matches throughout the paging is returned exactly once: its place is
+-- fixed and each call covers the places after the cursor and up to the new cursor.
+-- Large tag, failed and complete sets are walked instead in their own order (time tagged,
+-- failed, completed), which only changes when a job leaves and comes back: cursor
+-- "B<kind>\0<name>\0<t0>\0<score>\0<jid>" where t0 is the time of the first call; entries
+-- scored after t0 (jobs that came back, or came later) are left out, so none is returned twice.
+
+local FIND_MAX_LIMIT = 500
+local READ_LIMIT = 5000          -- most entries one call may be told to read from an index
+local SET_LIMIT = 5000           -- largest set one call may be told to read whole
+local FILTER_KEYS = {queue = true, state = true, klass = true, prefix = true, tag = true, worker = true,
+  data = true, text = true, since = true, ['until'] = true}
+local FIND_STATES = {waiting = 'work', scheduled = 'scheduled', depends = 'depends', throttled = 'throttled',
+  running = 'locks', stalled = 'locks', failed = false, complete = false}
+
+-- ---------------------------------------------------------------- byte order
+-- Redis orders ZRANGEBYLEX members by bytes; Lua's `<` follows the server's LC_COLLATE (Redis
+-- calls setlocale), so it is used only when a few probes show plain byte order (C, C.UTF-8).
+local function bytes_lt(a, b)
+  local n = #a
+  if #b < n then n = #b end
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+local NATIVE_ORDER = nil
+local function native_order()
+  if NATIVE_ORDER == nil then
+    NATIVE_ORDER = true
+    for _, p in ipairs({{'B', 'a'}, {'Z', '_'}, {'a.b', 'a_b'}, {'a b', 'aa'}, {'z', '\195\169'},
+        {'A\0b', 'A\0c'}, {'a', 'a\0'}, {'-', '0'}, {'a-b', 'ab'}}) do
+      if not (p[1] < p[2]) or p[2] < p[1] then NATIVE_ORDER = false end
+    end
+  end
+  return NATIVE_ORDER
+end
+
+-- lex_lt(a, b): a sorts before b in Redis's lexicographic (byte) order.
+function QE.lex_lt(a, b)
+  if native_order() then return a < b end
+  return bytes_lt(a, b)
+end
+local lex_lt = QE.lex_lt
+
+local function by_member(x, y) return lex_lt(x.m, y.m) end
+
+-- ---------------------------------------------------------------- the index
+-- index_add(queue, klass, jid): the job enters a queue.
+function QE.index_add(queue, klass, jid)
+  redis.call('ZADD', QE.kidx(queue), 0, klass .. '\0' .. jid)
+end
+
+-- index_remove(queue, klass, jid): the job leaves a queue (a record without either: no-op).
+function QE.index_remove(queue, klass, jid)
+  if queue ~= nil and klass ~= nil then redis.call('ZREM', QE.kidx(queue), klass .. '\0' .. jid) end
+end
+
+-- index_move(jid, old_queue, old_klass, queue, klass): the job changes queue or class.
+function QE.index_move(jid, oq, ok, nq, nk)
+  if oq == nq and ok == nk then return end
+  QE.index_remove(oq, ok, jid)
+  QE.index_add(nq, nk, jid)
+  redis.call('SADD', QE.k('byclass'), nq)
+end
+
+-- search_queues() -> every queue that may hold indexed jobs.
+local function search_queues()
+  local seen, out = {}, {}
+  for _, q in ipairs(redis.call('SMEMBERS', QE.k('byclass'))) do
+    if not seen[q] then seen[q] = true; out[#out + 1] = q end
+  end
+  for _, q in ipairs(redis.call('ZRANGE', QE.k('queues'), 0, -1)) do
+    if not seen[q] then seen[q] = true; out[#out + 1] = q end
+  end
+  return out
+end
+
+local function split_member(m)
+  return string.match(m, '^(.*)%z(.*)$')
+end
+
+-- ---------------------------------------------------------------- filters
+-- parse_filters(raw) -> f: {queue, state, klass, prefix, tag, worker, data = {{path, value}},
+-- text, since, until} checked as the Python side checks them (raw calls get the same errors).
+local function parse_filters(raw)
+  local f = QE.json(raw ~= '' and raw or '{}', 'filters', 'object')
+  for k in pairs(f) do
+    if not FILTER_KEYS[k] then QE.raise('InvalidArgument', 'filters: unknown filter ' .. tostring(k)) end
+  end
+  for _, k in ipairs({'queue', 'tag', 'worker'}) do
+    if f[k] ~= nil then QE.existing_name(f[k], k) end
+  end
+  if f.state ~= nil and FIND_STATES[f.state] == nil then
+    QE.raise('InvalidArgument', 'state must be one of waiting, scheduled, depends, throttled, running, '
+      .. 'stalled, failed, complete; got ' .. tostring(f.state))
+  end
+  if f.klass ~= nil and (type(f.klass) ~= 'string' or (f.klass == '' and not f.prefix)) then
+    QE.raise('InvalidArgument', 'klass must be a non-empty string')
+  end
+  if f.klass == '' then f.klass = nil end
+  f.prefix = f.prefix == true
+  if f.text ~= nil and (type(f.text) ~= 'string' or f.text == '') then
+    QE.raise('InvalidArgument', 'text must be a non-empty string')
+  end
+  if f.since ~= nil then f.since = QE.number(f.since, 'since') end
+  if f['until'] ~= nil then f['until'] = QE.number(f['until'], 'until') end
+  f.data = f.data or {}
+  if type(f.data) ~= 'table' then QE.raise('InvalidArgument', 'data must be a list of [path, value] pairs') end
+  for i, cond in ipairs(f.data) do
+    if type(cond) ~= 'table' or type(cond[1]) ~= 'table' or #cond[1] == 0 then
+      QE.raise('InvalidArgument', 'data condition ' .. i .. ' must be [[key, ...], value]')
+    end
+    for _, seg in ipairs(cond[1]) do
+      if type(seg) ~= 'string' or seg == '' then QE.raise('InvalidArgument', 'data: empty path segment') end
+    end
+    -- a needle that any JSON encoding of a matching document holds: the last key, and a plain
+    -- string value (no character an encoder might escape)
+    local last = cond[1][#cond[1]]
+    cond.needles = {}
+    if string.find(last, '^[%w_%-]+$') and not string.find(last, '^%d+$') then cond.needles[1] = '"' .. last .. '"' end
+    if type(cond[2]) == 'string' and string.find(cond[2], '^[%w _%-%.@:+,]+$') then
+      cond.needles[#cond.needles + 1] = cond[2]
+    end
+  end
+  f.need_data = f.text ~= nil or #f.data > 0
+  return f
+end
+
+-- class_range(f) -> lo (inclusive), hi (exclusive) bounds of the members the klass filter
+-- allows (nil: open).
+local function class_range(f)
+  if f.klass == nil then return nil, nil end
+  if f.prefix then return f.klass, f.klass .. '\255' end
+  return f.klass .. '\0', f.klass .. '\1'
+end
+
+local function in_range(m, lo, hi)
+  return (lo == nil or not lex_lt(m, lo)) and (hi == nil or lex_lt(m, hi))
+end
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= 'table' or type(b) ~= 'table' then return false end
+  for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- at_path(doc, path) -> the value at the dotted path (a list index is a whole number, 0 first).
+local function at_path(doc, path)
+  local v = doc
+  for _, seg in ipairs(path) do
+    if type(v) ~= 'table' then return nil end
+    local nxt = v[seg]
+    if nxt == nil and string.find(seg, '^%d+$') then nxt = v[tonumber(seg) + 1] end
+    v = nxt
+  end
+  return v
+end
+
+local function data_matches(data, f)
+  if f.text ~= nil and not string.find(data, f.text, 1, true) then return false end
+  if #f.data == 0 then return true end
+  for _, cond in ipairs(f.data) do
+    for _, needle in ipairs(cond.needles) do
+      if not string.find(data, needle, 1, true) then return false end
+    end
+  end
+  local ok, doc = pcall(cjson.decode, data)
+  if not ok then return false end
+  for _, cond in ipairs(f.data) do
+    if not deep_equal(at_path(doc, cond[1]), cond[2]) then return false end
+  end
+  return true
+end
+
+-- last_change(h) -> when the job last changed state: its failure for a failed job, else its
+-- last put, pop, completion or retry (the record's time).
+local function last_change(h)
+  local t = tonumber(h[6]) or 0
+  if h[1] == 'failed' and h[7] then
+    local w = tonumber(string.match(h[7], '"when":([%d%.eE+-]+)'))
+    if w and w > t then t = w end
+  end
+  return t
+end
+
+local ROW = {'state', 'expires', 'queue', 'klass', 'worker', 'time', 'failure'}
+
+local function load(jid)
+  return redis.call('HMGET', QE.kj(jid), unpack(ROW))
+end
+
+-- matches(jid, h, f, skip_tag) -> the job (its row h, see ROW) passes every filter.
+local function matches(jid, h, f, skip_tag)
+  if not h[1] then return false end
+  if f.queue ~= nil and h[3] ~= f.queue then return false end
+  local klass = h[4] or ''
+  if f.klass ~= nil then
+    if f.prefix then
+      if string.sub(klass, 1, #f.klass) ~= f.klass then return false end
+    elseif klass ~= f.klass then
+      return false
+    end
+  end
+  if f.state ~= nil and QE.state_of({state = h[1], expires = h[2]}) ~= f.state then return false end
+  if f.worker ~= nil and h[5] ~= f.worker then return false end
+  if f.since ~= nil or f['until'] ~= nil then
+    local t = last_change(h)
+    if (f.since ~= nil and t < f.since) or (f['until'] ~= nil and t > f['until']) then return false end
+  end
+  if f.tag ~= nil and not skip_tag and not redis.call('ZSCORE', QE.kt(f.tag), jid) then return false end
+  if f.need_data then
+    local data = redis.call('HGET', QE.kj(jid), 'data')
+    if not data or not data_matches(data, f) then return false end
+  end
+  return true
+end
+
+-- ---------------------------------------------------------------- one call's work
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- visit(ctx, jid, h, skip_tag) -> true when the call must stop here (limit reached or time up);
+-- appends the job when it matches.
+local function visit(ctx, jid, h, skip_tag)
+  ctx.scanned = ctx.scanned + 1
+  if matches(jid, h, ctx.f, skip_tag) then
+    local j = QE.job(jid)
+    if j then ctx.out[#ctx.out + 1] = QE.job_json(j, false) end
+  end
+  if #ctx.out >= ctx.limit then return true end
+  if ctx.scanned % 16 == 0 and clock() > ctx.deadline then return true end
+  return false
+end
+
+-- small_sets(f) -> {size, fetch} of the smallest state, tag or worker set that holds every job
+-- the filters can match, or nil.
+local function small_sets(f)
+  local best = nil
+  local function offer(size, fetch, is_tag)
+    if best == nil or size < best.size then best = {size = size, fetch = fetch, tag = is_tag} end
+  end
+  if f.worker ~= nil then
+    local key = QE.kw(f.worker)
+    offer(redis.call('ZCARD', key), function() return redis.call('ZRANGE', key, 0, -1) end)
+  end
+  if f.tag ~= nil then
+    local key = QE.kt(f.tag)
+    offer(redis.call('ZCARD', key), function() return redis.call('ZRANGE', key, 0, -1) end, true)
+  end
+  local sub = f.state and FIND_STATES[f.state]
+  if sub == false then
+    local key = QE.k(f.state == 'failed' and 'failed' or 'completed')
+    offer(redis.call('ZCARD', key), function() return redis.call('ZRANGE', key, 0, -1) end)
+  elseif sub then
+    local queues = f.queue and {f.queue} or search_queues()
+    local lo, hi = '-inf', '+inf'
+    if f.state == 'running' then lo = '(' .. QE.nows elseif f.state == 'stalled' then hi = QE.nows end
+    local size = 0
+    for _, q in ipairs(queues) do size = size + redis.call('ZCOUNT', QE.kq(q, sub), lo, hi) end
+    offer(size, function()
+      local all = {}
+      for _, q in ipairs(queues) do
+        for _, jid in ipairs(redis.call('ZRANGEBYSCORE', QE.kq(q, sub), lo, hi)) do all[#all + 1] = jid end
+      end
+      return all
+    end)
+  end
+  return best
+end
+
+-- run_small(ctx, set, after) -> cursor | nil: the set read whole, ordered by member, from after on.
+local function run_small(ctx, set, after)
+  local lo, hi = class_range(ctx.f)
+  local cands = {}
+  for _, jid in ipairs(set.fetch()) do
+    local h = load(jid)
+    if h[1] then
+      local m = (h[4] or '') .. '\0' .. jid
+      if (after == nil or lex_lt(after, m)) and in_range(m, lo, hi) then
+        cands[#cands + 1] = {m = m, jid = jid, h = h}
+      end
+    end
+  end
+  table.sort(cands, by_member)
+  for _, c in ipairs(cands) do
+    if visit(ctx, c.jid, c.h, set.tag) then return 'A' .. c.m end
+  end
+  return nil
+end
+
+-- class_plan(f, after) -> {start, max, live = {{q, n}}, total}: where the class index ranges
+-- of the queues resume, and how many entries each still has.
+local function class_plan(f, after)
+  local lo, hi = class_range(f)
+  local start = '-'
+  if after ~= nil and (lo == nil or not lex_lt(after, lo)) then start = '(' .. after
+  elseif lo ~= nil then start = '[' .. lo end
+  local plan = {start = start, max = hi and ('(' .. hi) or '+', live = {}, total = 0}
+  for _, q in ipairs(f.queue and {f.queue} or search_queues()) do
+    local n = redis.call('ZLEXCOUNT', QE.kidx(q), plan.start, plan.max)
+    if n > 0 then
+      plan.live[#plan.live + 1] = {q = q, n = n}
+      plan.total = plan.total + n
+    end
+  end
+  return plan
+end
+
+-- run_class(ctx, plan) -> cursor | nil: up to read_max entries of the queues' ranges, merged
+-- in member order; the entries read are complete up to `bound` (the first queue's last read
+-- entry that has more after it), so the cursor never passes an entry not looked at.
+local function run_class(ctx, plan)
+  if #plan.live == 0 then return nil end
+  local each = math.max(1, math.ceil(ctx.read_max / #plan.live))
+  local items, bound = {}, nil
+  for _, e in ipairs(plan.live) do
+    local got = redis.call('ZRANGEBYLEX', QE.kidx(e.q), plan.start, plan.max, 'LIMIT', 0, each)
+    for _, m in ipairs(got) do items[#items + 1] = {m = m, q = e.q} end
+    if e.n > #got and #got > 0 and (bound == nil or lex_lt(got[#got], bound)) then bound = got[#got] end
+  end
+  if #plan.live > 1 then
+    if bound ~= nil then
+      local kept = {}
+      for _, it in ipairs(items) do if not lex_lt(bound, it.m) then kept[#kept + 1] = it end end
+      items = kept
+    end
+    table.sort(items, by_member)
+  end
+  for _, it in ipairs(items) do
+    local klass, jid = split_member(it.m)
+    if jid ~= nil then
+      local h = load(jid)
+      -- an entry the record disagrees with (written around the engine) is passed over
+      if h[3] ~= it.q or h[4] ~= klass then h[1] = false end
+      if visit(ctx, jid, h, false) then return 'A' .. it.m end
+    end
+  end
+  if bound ~= nil then return 'A' .. bound end
+  return nil
+end
+
+-- ordered sets walked in their own order (cursor B): kind -> key
+local function ordered_key(kind, name)
+  if kind == 'tag' then return QE.kt(name) end
+  if kind == 'failed' then return QE.k('failed') end
+  if kind == 'complete' then return QE.k('completed') end
+  QE.raise('InvalidArgument', 'cursor: not a cursor find returned')
+end
+
+-- ordered_candidates(f) -> {kind, name, size} of the smallest tag / failed / complete set.
+local function ordered_candidates(f)
+  local best = nil
+  local function offer(kind, name)
+    local size = redis.call('ZCARD', ordered_key(kind, name))
+    if best == nil or size < best.size then best = {kind = kind, name = name, size = size} end
+  end
+  if f.tag ~= nil then offer('tag', f.tag) end
+  if f.state == 'failed' then offer('failed', '') end
+  if f.state == 'complete' then offer('complete', '') end
+  return best
+end
+
+-- resume_rank(key, score, jid) -> the rank of the first entry after (score, jid).
+local function resume_rank(key, score, jid)
+  local cur = redis.call('ZSCORE', key, jid)
+  if cur and tonumber(cur) == tonumber(score) then return redis.call('ZRANK', key, jid) + 1 end
+  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. score)
+  local hi = lo + redis.call('ZCOUNT', key, score, score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local m = redis.call('ZRANGE', key, mid, mid)[1]
+    if m == nil or lex_lt(jid, m) then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+
+-- run_ordered(ctx, b) -> cursor | nil: the set in (score, jid) order from b's position, only
+-- entries scored at most b.t0.
+local function run_ordered(ctx, b)
+  local key = ordered_key(b.kind, b.name)
+  local rank = 0
+  if b.score ~= nil then rank = resume_rank(key, b.score, b.jid) end
+  local head = 'B' .. b.kind .. '\0' .. b.name .. '\0' .. b.t0 .. '\0'
+  local t0 = tonumber(b.t0)
+  local skip_tag = b.kind == 'tag'
+  while true do
+    local got = redis.call('ZRANGE', key, rank, rank + 63, 'WITHSCORES')
+    if #got == 0 then return nil end
+    for i = 1, #got, 2 do
+      local jid, score = got[i], got[i + 1]
+      if tonumber(score) > t0 then return nil end
+      if visit(ctx, jid, load(jid), skip_tag) then return head .. score .. '\0' .. jid end
+    end
+    rank = rank + #got / 2
+  end
+end
+
+local function parse_cursor(raw, f)
+  if raw == nil or raw == '' then return nil end
+  local kind = string.sub(raw, 1, 1)
+  if kind == 'A' then
+    local m = string.sub(raw, 2)
+    if split_member(m) == nil then QE.raise('InvalidArgument', 'cursor: not a cursor find returned') end
+    return {a = m}
+  elseif kind == 'B' then
+    local b = {}
+    b.kind, b.name, b.t0, b.score, b.jid = string.match(string.sub(raw, 2), '^(%l+)%z([^%z]*)%z([^%z]+)%z([^%z]+)%z(.+)$')
+    if b.kind == nil or tonumber(b.t0) == nil or tonumber(b.score) == nil then
+      QE.raise('InvalidArgument', 'cursor: not a cursor find returned')
+    end
+    ordered_key(b.kind, b.name)
+    if (b.kind == 'tag' and f.tag ~= b.name) or (b.kind ~= 'tag' and f.state ~= b.kind) then
+      QE.raise('InvalidArgument', 'cursor: it belongs to a find with other filters')
+    end
+    return {b = b}
+  end
+  QE.raise('InvalidArgument', 'cursor: not a cursor find returned')
+end
+
+-- find(filters_json, cursor, limit, read_max, set_max, budget_ms) -> [body, cursor | nil]
+--   filters: {queue, state, klass, prefix (klass is a prefix), tag, worker,
+--             data: [[[key, ...], value], ...], text, since, until} (all optional)
+--   body: {"jobs": [job (QE.job_json)], "scanned": entries looked at, "source": "set" |
+--   "class" | "ordered"}; cursor: where the next call goes on (nil: every match was returned).
+--   Stops at `limit` matches, after budget_ms of work, or at the end of what it read (at most
+--   read_max class index entries; a state/tag/worker set of at most set_max is read whole).
+function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
+  local f = parse_filters(raw)
+  local ctx = {f = f, out = {}, scanned = 0}
+  ctx.limit = QE.integer(limit ~= '' and limit or 25, 'limit', 1, FIND_MAX_LIMIT)
+  ctx.read_max = QE.integer(read_max ~= '' and read_max or 512, 'read_max', 1, READ_LIMIT)
+  set_max = QE.integer(set_max ~= '' and set_max or 256, 'set_max', 0, SET_LIMIT)
+  budget = QE.number(budget ~= '' and budget or 1.5, 'budget_ms', 0.1)
+  local at = parse_cursor(cursor, f)
+  ctx.deadline = clock() + budget / 1000
+  local source, nxt
+  if at ~= nil and at.b ~= nil then
+    source, nxt = 'ordered', run_ordered(ctx, at.b)
+  else
+    local after = at and at.a
+    local set = small_sets(f)
+    if set ~= nil and set.size <= set_max then
+      source, nxt = 'set', run_small(ctx, set, after)
+    else
+      local plan = class_plan(f, after)
+      local b = after == nil and ordered_candidates(f) or nil
+      if b ~= nil and b.size < plan.total then
+        local last = redis.call('ZRANGE', ordered_key(b.kind, b.name), -1, -1, 'WITHSCORES')
+        local t0 = QE.now
+        if #last > 0 and tonumber(last[2]) > t0 then t0 = tonumber(last[2]) end
+        b.t0 = QE.fnum(t0)
+        source, nxt = 'ordered', run_ordered(ctx, b)
+      else
+        source, nxt = 'class', run_class(ctx, plan)
+      end
+    end
+  end
+  return {'{"jobs":[' .. table.concat(ctx.out, ',') .. '],"scanned":' .. ctx.scanned .. ',"source":"'
+    .. source .. '"}', nxt or false}
+end
+
+-- find.classes(queue | '', prefix | '', limit) -> [[klass, jobs], ...]: the classes of the
+-- queue's (or every queue's) jobs, any state, in byte order, each with its number of jobs;
+-- at most `limit` classes per queue are looked at (one range lookup each).
+function QE.cmd_find_classes(queue, prefix, limit)
+  limit = QE.integer(limit ~= '' and limit or 50, 'limit', 1, FIND_MAX_LIMIT)
+  local queues
+  if queue ~= nil and queue ~= '' then queues = {QE.existing_name(queue, 'queue')} else queues = search_queues() end
+  local counts, names = {}, {}
+  local first = (prefix ~= nil and prefix ~= '') and ('[' .. prefix) or '-'
+  local max = (prefix ~= nil and prefix ~= '') and ('(' .. prefix .. '\255') or '+'
+  for _, q in ipairs(queues) do
+    local key, start = QE.kidx(q), first
+    for _ = 1, limit do
+      local m = redis.call('ZRANGEBYLEX', key, start, max, 'LIMIT', 0, 1)[1]
+      if m == nil then break end
+      local klass = split_member(m)
+      if klass == nil then break end
+      local n = redis.call('ZLEXCOUNT', key, '[' .. klass .. '\0', '(' .. klass .. '\1')
+      if counts[klass] == nil then names[#names + 1] = klass; counts[klass] = 0 end
+      counts[klass] = counts[klass] + n
+      start = '[' .. klass .. '\1'
+    end
+  end
+  table.sort(names, lex_lt)
+  local out = {}
+  for i = 1, math.min(#names, limit) do out[i] = '[' .. cjson.encode(names[i]) .. ',' .. counts[names[i]] .. ']' end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- find.reindex(scan_cursor, count) -> [next scan cursor ('0': done), jobs indexed]: adds the
+-- jobs SCAN finds (about `count` keys per call) to their queue's class index; for records
+-- written before the index existed. Idempotent.
+function QE.cmd_find_reindex(scan_cursor, count)
+  count = QE.integer(count ~= '' and count or 1000, 'count', 1, 100000)
+  if not string.find(scan_cursor or '', '^%d+$') then QE.raise('InvalidArgument', 'cursor must be a SCAN cursor') end
+  local pattern = string.gsub(QE.k('j:'), '[%*%?%[%]\\]', '\\%0') .. '*'
+  local reply = redis.call('SCAN', scan_cursor, 'MATCH', pattern, 'COUNT', count)
+  local done = 0
+  for _, key in ipairs(reply[2]) do
+    -- a job's own sub-keys (history list, dependency sets) answer WRONGTYPE and are passed over
+    local h = redis.pcall('HMGET', key, 'queue', 'klass', 'state')
+    if type(h) == 'table' and h.err == nil and h[1] and h[2] and h[3] then
+      QE.index_add(h[1], h[2], string.sub(key, #QE.k('j:') + 1))
+      redis.call('SADD', QE.k('byclass'), h[1])
+      done = done + 1
+    end
+  end
+  return {reply[1], done}
+end
