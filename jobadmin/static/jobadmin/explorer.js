@@ -79,7 +79,7 @@
     input.__want = want;
   }
   function accept(input, item, want) {
-    want.replace(item);
+    (wanted(input) || want).replace(item);   // the term as it is now (typing may have gone on)
     close(input);
     input.focus();
     if (want.kind === "qualifier") refresh(input);
