@@ -34,9 +34,9 @@ FIND_STATES = ("waiting", "scheduled", "depends", "throttled", "running", "stall
 MAX_LIMIT = 500
 """Most jobs one ``find()`` returns."""
 MAX_DATA_CONDITIONS = 20
-READ_PER_CALL = 512
+READ_PER_CALL = 1000
 """Most class index entries one Redis call reads (the time budget usually stops it sooner)."""
-SET_READ_WHOLE = 256
+SET_READ_WHOLE = 200
 """A state, tag or worker set at most this large is read whole instead of the class index."""
 BUDGET_MS = 1.5
 """Milliseconds of checking one Redis call may spend (it stops at the next entry after that)."""

@@ -61,8 +61,6 @@ function QE.lex_lt(a, b)
 end
 local lex_lt = QE.lex_lt
 
-local function by_member(x, y) return lex_lt(x.m, y.m) end
-
 -- ---------------------------------------------------------------- the index
 -- index_add(queue, klass, jid): the job enters a queue.
 function QE.index_add(queue, klass, jid)
@@ -94,8 +92,12 @@ local function search_queues()
   return out
 end
 
+-- split_member(m) -> klass, jid (a jid holds no NUL, so it follows the member's last one).
 local function split_member(m)
-  return string.match(m, '^(.*)%z(.*)$')
+  local i = string.find(m, '\0', 1, true)
+  if i == nil then return nil, nil end
+  if string.find(m, '\0', i + 1, true) then return string.match(m, '^(.*)%z(.*)$') end
+  return string.sub(m, 1, i - 1), string.sub(m, i + 1)
 end
 
 -- ---------------------------------------------------------------- filters
@@ -193,44 +195,60 @@ local function data_matches(data, f)
   return true
 end
 
--- last_change(h) -> when the job last changed state: its failure for a failed job, else its
+-- fields(f, record) -> names, at: the record fields a query's checks read (state always; queue
+-- and klass with `record`), and each one's position in the HMGET reply.
+local function fields(f, record)
+  local names, at = {'state'}, {state = 1}
+  local function need(name)
+    if at[name] == nil then names[#names + 1] = name; at[name] = #names end
+  end
+  if f.state ~= nil then need('expires') end
+  if f.queue ~= nil or record then need('queue') end
+  if f.klass ~= nil or record then need('klass') end
+  if f.worker ~= nil then need('worker') end
+  if f.since ~= nil or f['until'] ~= nil then need('time'); need('failure') end
+  if f.need_data then need('data') end
+  return names, at
+end
+
+-- last_change(h, at) -> when the job last changed state: its failure for a failed job, else its
 -- last put, pop, completion or retry (the record's time).
-local function last_change(h)
-  local t = tonumber(h[6]) or 0
-  if h[1] == 'failed' and h[7] then
-    local w = tonumber(string.match(h[7], '"when":([%d%.eE+-]+)'))
+local function last_change(h, at)
+  local t = tonumber(h[at.time]) or 0
+  local failure = h[at.failure]
+  if h[1] == 'failed' and failure then
+    local w = tonumber(string.match(failure, '"when":([%d%.eE+-]+)'))
     if w and w > t then t = w end
   end
   return t
 end
 
-local ROW = {'state', 'expires', 'queue', 'klass', 'worker', 'time', 'failure'}
-
-local function load(jid)
-  return redis.call('HMGET', QE.kj(jid), unpack(ROW))
+local function load(ctx, jid)
+  return redis.call('HMGET', QE.kj(jid), unpack(ctx.names))
 end
 
--- matches(jid, h, f, skip_tag) -> the job (its row h, see ROW) passes every filter.
-local function matches(jid, h, f, skip_tag)
+-- matches(ctx, jid, h, skip_tag) -> the job (its fields h, see `fields`) passes every filter.
+local function matches(ctx, jid, h, skip_tag)
+  local f, at = ctx.f, ctx.at
   if not h[1] then return false end
-  if f.queue ~= nil and h[3] ~= f.queue then return false end
-  local klass = h[4] or ''
+  if f.queue ~= nil and h[at.queue] ~= f.queue then return false end
   if f.klass ~= nil then
+    local klass = h[at.klass] or ''
     if f.prefix then
       if string.sub(klass, 1, #f.klass) ~= f.klass then return false end
     elseif klass ~= f.klass then
       return false
     end
   end
-  if f.state ~= nil and QE.state_of({state = h[1], expires = h[2]}) ~= f.state then return false end
-  if f.worker ~= nil and h[5] ~= f.worker then return false end
+  if f.state ~= nil and QE.state_of({state = h[1], expires = h[at.expires]}) ~= f.state then return false end
+  if f.worker ~= nil and h[at.worker] ~= f.worker then return false end
   if f.since ~= nil or f['until'] ~= nil then
-    local t = last_change(h)
+    local t = last_change(h, at)
     if (f.since ~= nil and t < f.since) or (f['until'] ~= nil and t > f['until']) then return false end
   end
   if f.tag ~= nil and not skip_tag and not redis.call('ZSCORE', QE.kt(f.tag), jid) then return false end
   if f.need_data then
-    local data = redis.call('HGET', QE.kj(jid), 'data')
+    local data = h[at.data]
     if not data or not data_matches(data, f) then return false end
   end
   return true
@@ -246,7 +264,7 @@ end
 -- appends the job when it matches.
 local function visit(ctx, jid, h, skip_tag)
   ctx.scanned = ctx.scanned + 1
-  if matches(jid, h, ctx.f, skip_tag) then
+  if matches(ctx, jid, h, skip_tag) then
     local j = QE.job(jid)
     if j then ctx.out[#ctx.out + 1] = QE.job_json(j, false) end
   end
@@ -255,8 +273,14 @@ local function visit(ctx, jid, h, skip_tag)
   return false
 end
 
--- small_sets(f) -> {size, fetch} of the smallest state, tag or worker set that holds every job
--- the filters can match, or nil.
+-- member_order() -> the comparator of items {m = member} in Redis's lex order.
+local function member_order()
+  if native_order() then return function(x, y) return x.m < y.m end end
+  return function(x, y) return bytes_lt(x.m, y.m) end
+end
+
+-- small_sets(f) -> {size, fetch, tag} of the smallest state, tag or worker set that holds
+-- every job the filters can match, or nil.
 local function small_sets(f)
   local best = nil
   local function offer(size, fetch, is_tag)
@@ -291,22 +315,21 @@ local function small_sets(f)
   return best
 end
 
--- run_small(ctx, set, after) -> cursor | nil: the set read whole, ordered by member, from after on.
+-- run_small(ctx, set, after) -> cursor | nil: the set read whole (each job's class only),
+-- ordered by member, visited from `after` on.
 local function run_small(ctx, set, after)
   local lo, hi = class_range(ctx.f)
   local cands = {}
   for _, jid in ipairs(set.fetch()) do
-    local h = load(jid)
-    if h[1] then
-      local m = (h[4] or '') .. '\0' .. jid
-      if (after == nil or lex_lt(after, m)) and in_range(m, lo, hi) then
-        cands[#cands + 1] = {m = m, jid = jid, h = h}
-      end
+    local klass = redis.call('HGET', QE.kj(jid), 'klass')
+    if klass then
+      local m = klass .. '\0' .. jid
+      if (after == nil or lex_lt(after, m)) and in_range(m, lo, hi) then cands[#cands + 1] = {m = m, jid = jid} end
     end
   end
-  table.sort(cands, by_member)
+  table.sort(cands, member_order())
   for _, c in ipairs(cands) do
-    if visit(ctx, c.jid, c.h, set.tag) then return 'A' .. c.m end
+    if visit(ctx, c.jid, load(ctx, c.jid), set.tag) then return 'A' .. c.m end
   end
   return nil
 end
@@ -329,37 +352,61 @@ local function class_plan(f, after)
   return plan
 end
 
--- run_class(ctx, plan) -> cursor | nil: up to read_max entries of the queues' ranges, merged
--- in member order; the entries read are complete up to `bound` (the first queue's last read
--- entry that has more after it), so the cursor never passes an entry not looked at.
+-- class_round(ctx, plan, start, each) -> members, queues, bound: up to `each` entries of every
+-- queue's range after `start`, merged in member order (queues[i]: where members[i] is); they
+-- are complete up to `bound` (the smallest last entry of a queue that has more; nil: every
+-- range is exhausted).
+local function class_round(ctx, plan, start, each)
+  local reads, bound = {}, nil
+  for _, e in ipairs(plan.live) do
+    if not e.done then
+      local got = redis.call('ZRANGEBYLEX', QE.kidx(e.q), start, plan.max, 'LIMIT', 0, each)
+      if #got > 0 then reads[#reads + 1] = {q = e.q, got = got} end
+      if #got < each then
+        e.done = true
+      elseif bound == nil or lex_lt(got[#got], bound) then
+        bound = got[#got]
+      end
+    end
+  end
+  if #reads == 0 then return {}, {}, bound end
+  if #reads == 1 then return reads[1].got, reads[1].q, bound end   -- one queue: in order already
+  local items = {}
+  for _, r in ipairs(reads) do
+    for _, m in ipairs(r.got) do
+      if bound == nil or not lex_lt(bound, m) then items[#items + 1] = {m = m, q = r.q} end
+    end
+  end
+  table.sort(items, member_order())
+  local members, queues = {}, {}
+  for i, it in ipairs(items) do members[i] = it.m; queues[i] = it.q end
+  return members, queues, bound
+end
+
+-- run_class(ctx, plan) -> cursor | nil: the queues' class index ranges, merged in member
+-- order, in rounds of a few entries per queue until the limit, the time budget or read_max.
 local function run_class(ctx, plan)
   if #plan.live == 0 then return nil end
-  local each = math.max(1, math.ceil(ctx.read_max / #plan.live))
-  local items, bound = {}, nil
-  for _, e in ipairs(plan.live) do
-    local got = redis.call('ZRANGEBYLEX', QE.kidx(e.q), plan.start, plan.max, 'LIMIT', 0, each)
-    for _, m in ipairs(got) do items[#items + 1] = {m = m, q = e.q} end
-    if e.n > #got and #got > 0 and (bound == nil or lex_lt(got[#got], bound)) then bound = got[#got] end
-  end
-  if #plan.live > 1 then
-    if bound ~= nil then
-      local kept = {}
-      for _, it in ipairs(items) do if not lex_lt(bound, it.m) then kept[#kept + 1] = it end end
-      items = kept
+  local start, read = plan.start, 0
+  local each = math.max(8, math.floor(64 / #plan.live))
+  local at_queue, at_klass = ctx.at.queue, ctx.at.klass
+  while true do
+    local members, queues, bound = class_round(ctx, plan, start, math.min(each, ctx.read_max - read))
+    local one = type(queues) == 'string' and queues or nil
+    for i, m in ipairs(members) do
+      local klass, jid = split_member(m)
+      if jid ~= nil then
+        local h = load(ctx, jid)
+        -- an entry the record disagrees with (written around the engine) is passed over
+        if h[at_queue] ~= (one or queues[i]) or h[at_klass] ~= klass then h[1] = false end
+        if visit(ctx, jid, h, false) then return 'A' .. m end
+      end
     end
-    table.sort(items, by_member)
+    if bound == nil then return nil end
+    read = read + #members
+    if read >= ctx.read_max or clock() > ctx.deadline then return 'A' .. bound end
+    start = '(' .. bound
   end
-  for _, it in ipairs(items) do
-    local klass, jid = split_member(it.m)
-    if jid ~= nil then
-      local h = load(jid)
-      -- an entry the record disagrees with (written around the engine) is passed over
-      if h[3] ~= it.q or h[4] ~= klass then h[1] = false end
-      if visit(ctx, jid, h, false) then return 'A' .. it.m end
-    end
-  end
-  if bound ~= nil then return 'A' .. bound end
-  return nil
 end
 
 -- ordered sets walked in their own order (cursor B): kind -> key
@@ -412,7 +459,7 @@ local function run_ordered(ctx, b)
     for i = 1, #got, 2 do
       local jid, score = got[i], got[i + 1]
       if tonumber(score) > t0 then return nil end
-      if visit(ctx, jid, load(jid), skip_tag) then return head .. score .. '\0' .. jid end
+      if visit(ctx, jid, load(ctx, jid), skip_tag) then return head .. score .. '\0' .. jid end
     end
     rank = rank + #got / 2
   end
@@ -451,11 +498,12 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
   local f = parse_filters(raw)
   local ctx = {f = f, out = {}, scanned = 0}
   ctx.limit = QE.integer(limit ~= '' and limit or 25, 'limit', 1, FIND_MAX_LIMIT)
-  ctx.read_max = QE.integer(read_max ~= '' and read_max or 512, 'read_max', 1, READ_LIMIT)
-  set_max = QE.integer(set_max ~= '' and set_max or 256, 'set_max', 0, SET_LIMIT)
+  ctx.read_max = QE.integer(read_max ~= '' and read_max or 1000, 'read_max', 1, READ_LIMIT)
+  set_max = QE.integer(set_max ~= '' and set_max or 200, 'set_max', 0, SET_LIMIT)
   budget = QE.number(budget ~= '' and budget or 1.5, 'budget_ms', 0.1)
   local at = parse_cursor(cursor, f)
   ctx.deadline = clock() + budget / 1000
+  ctx.names, ctx.at = fields(f, false)
   local source, nxt
   if at ~= nil and at.b ~= nil then
     source, nxt = 'ordered', run_ordered(ctx, at.b)
@@ -474,6 +522,7 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
         b.t0 = QE.fnum(t0)
         source, nxt = 'ordered', run_ordered(ctx, b)
       else
+        ctx.names, ctx.at = fields(f, true)   -- queue and class: each entry is checked against its record
         source, nxt = 'class', run_class(ctx, plan)
       end
     end
