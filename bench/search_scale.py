@@ -44,13 +44,14 @@ SAMPLES = 40
 def seed(client: Any, jobs: int) -> None:
     """``jobs`` jobs in every state (see the module docstring), 10,000 per put_many."""
     started = time.perf_counter()
+    rnd = random.Random(1)
     done = 0
     while done < jobs:
         n = min(10_000, jobs - done)
         by_queue: dict[str, list[dict[str, Any]]] = {q: [] for q in QUEUES}
         for i in range(done, done + n):
             by_queue[QUEUES[i % 4]].append({
-                "klass": CLASSES[(i // 4) % 10], "data": {"user": {"id": (i * 7919) % USERS}, "order": i,
+                "klass": CLASSES[(i // 4) % 10], "data": {"user": {"id": rnd.randrange(USERS)}, "order": i,
                                                           "note": "customer order awaiting fulfilment"},
                 "tags": ["sampled"] if i % 10 == 0 else [], "delay": 3600 if i % 100 == 5 else 0})
         for queue, items in by_queue.items():

@@ -557,3 +557,27 @@ def test_jobs_that_fail_again_between_pages_are_not_returned_twice(engine: Clien
     assert len(returned) == len(set(returned)) and len(returned) >= 40 - 2 * 14
     stayed = {j.jid for j in engine.jobs.failed("g", 0, 100)["jobs"] if j.failure and j.failure["message"] == "first"}
     assert stayed <= set(returned)
+
+
+@pytest.mark.parametrize(("raw", "data", "hit"), [
+    ('{"user" : {"id" :  7}}', {"user.id": 7}, True),
+    ('{"user": {"id": 7.0}}', {"user.id": 7}, True),
+    ('{"user": {"id": 7e0}}', {"user.id": 7}, True),
+    ('{"user": {"id": 70e-1}}', {"user.id": 7}, True),
+    ('{"user": {"id": 8}, "id": 7}', {"user.id": 7}, False),
+    ('{"id": 7, "user": {"id": 8}}', {"user.id": 7}, False),
+    ('{"name": "a\\"b"}', {"name": 'a"b'}, True),
+    ('{"name": "a\\u0062"}', {"name": "ab"}, True),
+    ('{"name": "ab"}', {"name": "a"}, False),
+    ('{"ok":true, "none" :null}', {"ok": True, "none": None}, True),
+    ('{"ok": false}', {"ok": True}, False),
+    ('{"tags": ["a", "b"]}', {"tags": ["a", "b"]}, True),
+    ('{"x": {"id": 1}, "label": "\\"id\\": 9"}', {"x.id": 1}, True),
+])
+def test_data_written_by_any_json_encoder_is_matched(engine: Client, redis_conn: redis.Redis, raw: str,
+                                                      data: dict[str, Any], hit: bool) -> None:
+    """The text is looked at before the document is decoded, never at the cost of a match: spaces,
+    other number spellings, escapes, keys elsewhere in the document."""
+    jid = engine.queues["q"].put("app.K", {})
+    redis_conn.hset(engine.keys.job(jid), "data", raw)   # as another client wrote it
+    assert [j.jid for j in engine.jobs.find(data=data)["jobs"]] == ([jid] if hit else [])

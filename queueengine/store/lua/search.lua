@@ -134,14 +134,9 @@ local function parse_filters(raw)
     for _, seg in ipairs(cond[1]) do
       if type(seg) ~= 'string' or seg == '' then QE.raise('InvalidArgument', 'data: empty path segment') end
     end
-    -- a needle that any JSON encoding of a matching document holds: the last key, and a plain
-    -- string value (no character an encoder might escape)
+    -- the last key, when no JSON encoder would escape it, is looked for in the text first
     local last = cond[1][#cond[1]]
-    cond.needles = {}
-    if string.find(last, '^[%w_%-]+$') and not string.find(last, '^%d+$') then cond.needles[1] = '"' .. last .. '"' end
-    if type(cond[2]) == 'string' and string.find(cond[2], '^[%w _%-%.@:+,]+$') then
-      cond.needles[#cond.needles + 1] = cond[2]
-    end
+    if string.find(last, '^[%w_%-]+$') and not string.find(last, '^%d+$') then cond.key = '"' .. last .. '"' end
   end
   f.need_data = f.text ~= nil or #f.data > 0
   return f
@@ -179,13 +174,46 @@ local function at_path(doc, path)
   return v
 end
 
+-- value_may_be(data, at, want) -> whether the JSON value starting at position `at` of the
+-- text may equal `want`: false only when it surely does not (a number of another value, a
+-- plain string, true, false or null that differs); objects, lists and escaped strings: maybe.
+local function value_may_be(data, at, want)
+  local c = string.sub(data, at, at)
+  if c == '"' then
+    if type(want) ~= 'string' then return false end
+    local close = string.find(data, '"', at + 1, true)
+    if close == nil then return true end
+    local text = string.sub(data, at + 1, close - 1)
+    return string.find(text, '\\', 1, true) ~= nil or text == want
+  elseif c == '{' or c == '[' then
+    return type(want) == 'table'
+  end
+  local token = string.match(data, '^[%w%.+-]+', at)
+  if token == nil then return true end
+  if type(want) == 'number' then return tonumber(token) == want end
+  if want == cjson.null then return token == 'null' end
+  if type(want) == 'boolean' then return token == tostring(want) end
+  return false
+end
+
+-- key_may_hold(data, key, want) -> false when no `"key": value` in the text can be `want`, so
+-- the document need not be decoded (it is decoded when this says maybe).
+local function key_may_hold(data, key, want)
+  local from = 1
+  while true do
+    local s, e = string.find(data, key, from, true)
+    if s == nil then return false end
+    local at = string.match(data, '^%s*:%s*()', e + 1)
+    if at and value_may_be(data, at, want) then return true end
+    from = e + 1
+  end
+end
+
 local function data_matches(data, f)
   if f.text ~= nil and not string.find(data, f.text, 1, true) then return false end
   if #f.data == 0 then return true end
   for _, cond in ipairs(f.data) do
-    for _, needle in ipairs(cond.needles) do
-      if not string.find(data, needle, 1, true) then return false end
-    end
+    if cond.key and not key_may_hold(data, cond.key, cond[2]) then return false end
   end
   local ok, doc = pcall(cjson.decode, data)
   if not ok then return false end
@@ -195,19 +223,21 @@ local function data_matches(data, f)
   return true
 end
 
--- fields(f, record) -> names, at: the record fields a query's checks read (state always; queue
--- and klass with `record`), and each one's position in the HMGET reply.
-local function fields(f, record)
-  local names, at = {'state'}, {state = 1}
+-- fields(f) -> names, at: the record fields a query's checks read, and each one's position in
+-- the HMGET reply. The first is one every record has (state, queue, klass or data), so a nil
+-- there means the record is gone; each field costs a lookup, so only those needed are read.
+local function fields(f)
+  local names, at = {}, {}
   local function need(name)
     if at[name] == nil then names[#names + 1] = name; at[name] = #names end
   end
-  if f.state ~= nil then need('expires') end
-  if f.queue ~= nil or record then need('queue') end
-  if f.klass ~= nil or record then need('klass') end
-  if f.worker ~= nil then need('worker') end
-  if f.since ~= nil or f['until'] ~= nil then need('time'); need('failure') end
+  if f.state ~= nil then need('state'); need('expires') end
+  if f.queue ~= nil then need('queue') end
+  if f.klass ~= nil then need('klass') end
   if f.need_data then need('data') end
+  if #names == 0 then need('state') end
+  if f.worker ~= nil then need('worker') end
+  if f.since ~= nil or f['until'] ~= nil then need('state'); need('time'); need('failure') end
   return names, at
 end
 
@@ -216,15 +246,20 @@ end
 local function last_change(h, at)
   local t = tonumber(h[at.time]) or 0
   local failure = h[at.failure]
-  if h[1] == 'failed' and failure then
+  if h[at.state] == 'failed' and failure then
     local w = tonumber(string.match(failure, '"when":([%d%.eE+-]+)'))
     if w and w > t then t = w end
   end
   return t
 end
 
+-- load(ctx, jid) -> the job's fields ctx.names (one field: HGET into a reused table).
 local function load(ctx, jid)
-  return redis.call('HMGET', QE.kj(jid), unpack(ctx.names))
+  if ctx.one then
+    ctx.row[1] = redis.call('HGET', ctx.jkey .. jid, ctx.one)
+    return ctx.row
+  end
+  return redis.call('HMGET', ctx.jkey .. jid, unpack(ctx.names))
 end
 
 -- matches(ctx, jid, h, skip_tag) -> the job (its fields h, see `fields`) passes every filter.
@@ -240,7 +275,7 @@ local function matches(ctx, jid, h, skip_tag)
       return false
     end
   end
-  if f.state ~= nil and QE.state_of({state = h[1], expires = h[at.expires]}) ~= f.state then return false end
+  if f.state ~= nil and QE.state_of({state = h[at.state], expires = h[at.expires]}) ~= f.state then return false end
   if f.worker ~= nil and h[at.worker] ~= f.worker then return false end
   if f.since ~= nil or f['until'] ~= nil then
     local t = last_change(h, at)
@@ -334,28 +369,29 @@ local function run_small(ctx, set, after)
   return nil
 end
 
--- class_plan(f, after) -> {start, max, live = {{q, n}}, total}: where the class index ranges
--- of the queues resume, and how many entries each still has.
-local function class_plan(f, after)
+-- class_plan(f, after, count) -> {start, max, live = {{q}}, total}: where the class index
+-- ranges of the queues resume; with `count`, how many entries they still hold (total) and only
+-- the queues that hold some are live (a lookup per queue: the first call needs it to choose a
+-- source, later calls find exhausted ranges as they read).
+local function class_plan(f, after, count)
   local lo, hi = class_range(f)
   local start = '-'
   if after ~= nil and (lo == nil or not lex_lt(after, lo)) then start = '(' .. after
   elseif lo ~= nil then start = '[' .. lo end
   local plan = {start = start, max = hi and ('(' .. hi) or '+', live = {}, total = 0}
   for _, q in ipairs(f.queue and {f.queue} or search_queues()) do
-    local n = redis.call('ZLEXCOUNT', QE.kidx(q), plan.start, plan.max)
+    local n = count and redis.call('ZLEXCOUNT', QE.kidx(q), plan.start, plan.max) or 1
     if n > 0 then
-      plan.live[#plan.live + 1] = {q = q, n = n}
+      plan.live[#plan.live + 1] = {q = q}
       plan.total = plan.total + n
     end
   end
   return plan
 end
 
--- class_round(ctx, plan, start, each) -> members, queues, bound: up to `each` entries of every
--- queue's range after `start`, merged in member order (queues[i]: where members[i] is); they
--- are complete up to `bound` (the smallest last entry of a queue that has more; nil: every
--- range is exhausted).
+-- class_round(ctx, plan, start, each) -> reads, bound: up to `each` entries of every queue's
+-- range after `start` (reads: {q, got}); together they are complete up to `bound`, the smallest
+-- last entry of a queue that has more (nil: every range is exhausted).
 local function class_round(ctx, plan, start, each)
   local reads, bound = {}, nil
   for _, e in ipairs(plan.live) do
@@ -369,41 +405,65 @@ local function class_round(ctx, plan, start, each)
       end
     end
   end
-  if #reads == 0 then return {}, {}, bound end
-  if #reads == 1 then return reads[1].got, reads[1].q, bound end   -- one queue: in order already
-  local items = {}
-  for _, r in ipairs(reads) do
-    for _, m in ipairs(r.got) do
-      if bound == nil or not lex_lt(bound, m) then items[#items + 1] = {m = m, q = r.q} end
-    end
-  end
-  table.sort(items, member_order())
-  local members, queues = {}, {}
-  for i, it in ipairs(items) do members[i] = it.m; queues[i] = it.q end
-  return members, queues, bound
+  return reads, bound
 end
 
--- run_class(ctx, plan) -> cursor | nil: the queues' class index ranges, merged in member
--- order, in rounds of a few entries per queue until the limit, the time budget or read_max.
+-- check_entry(ctx, q, m) -> the job when the index entry m of queue q matches (nil otherwise).
+local function check_entry(ctx, q, m)
+  local klass, jid
+  if ctx.exact then
+    klass, jid = ctx.f.klass, string.sub(m, ctx.exact)
+  else
+    klass, jid = split_member(m)
+  end
+  if jid == nil then return nil end
+  local h = load(ctx, jid)
+  ctx.scanned = ctx.scanned + 1
+  -- an entry the record disagrees with (written around the engine) is passed over when the
+  -- filters read the field anyway
+  local at = ctx.at
+  if (at.queue and h[at.queue] ~= q) or (at.klass and h[at.klass] ~= klass) or not matches(ctx, jid, h, false) then
+    return nil
+  end
+  return jid
+end
+
+-- run_class(ctx, plan) -> cursor | nil: the queues' class index ranges in rounds of a few
+-- entries per queue, each round checked whole (so no sorting: the round is complete up to its
+-- bound) until the limit, the time budget or read_max. When a round finds more matches than
+-- the limit allows, they are sorted and the cursor stops at the last one kept.
 local function run_class(ctx, plan)
   if #plan.live == 0 then return nil end
+  if ctx.f.klass and not ctx.f.prefix then ctx.exact = #ctx.f.klass + 2 end   -- members are klass NUL jid
   local start, read = plan.start, 0
   local each = math.max(8, math.floor(64 / #plan.live))
-  local at_queue, at_klass = ctx.at.queue, ctx.at.klass
+  local order = member_order()
   while true do
-    local members, queues, bound = class_round(ctx, plan, start, math.min(each, ctx.read_max - read))
-    local one = type(queues) == 'string' and queues or nil
-    for i, m in ipairs(members) do
-      local klass, jid = split_member(m)
-      if jid ~= nil then
-        local h = load(ctx, jid)
-        -- an entry the record disagrees with (written around the engine) is passed over
-        if h[at_queue] ~= (one or queues[i]) or h[at_klass] ~= klass then h[1] = false end
-        if visit(ctx, jid, h, false) then return 'A' .. m end
+    local reads, bound = class_round(ctx, plan, start, math.min(each, ctx.read_max - read))
+    local found = {}
+    for _, r in ipairs(reads) do
+      local cut = bound ~= nil and lex_lt(bound, r.got[#r.got])
+      for _, m in ipairs(r.got) do
+        if cut and lex_lt(bound, m) then break end   -- the rest of this queue's read: next round
+        local jid = check_entry(ctx, r.q, m)
+        if jid then found[#found + 1] = {m = m, jid = jid} end
+        read = read + 1
       end
     end
+    local room = ctx.limit - #ctx.out
+    if #found >= room then
+      table.sort(found, order)
+      for i = 1, room do
+        local j = QE.job(found[i].jid)
+        if j then ctx.out[#ctx.out + 1] = QE.job_json(j, false) end
+      end
+      return 'A' .. found[room].m
+    end
+    for _, it in ipairs(found) do
+      local j = QE.job(it.jid)
+      if j then ctx.out[#ctx.out + 1] = QE.job_json(j, false) end
+    end
     if bound == nil then return nil end
-    read = read + #members
     if read >= ctx.read_max or clock() > ctx.deadline then return 'A' .. bound end
     start = '(' .. bound
   end
@@ -503,7 +563,9 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
   budget = QE.number(budget ~= '' and budget or 1.5, 'budget_ms', 0.1)
   local at = parse_cursor(cursor, f)
   ctx.deadline = clock() + budget / 1000
-  ctx.names, ctx.at = fields(f, false)
+  ctx.names, ctx.at = fields(f)
+  ctx.jkey, ctx.row = QE.kj(''), {}
+  if #ctx.names == 1 then ctx.one = ctx.names[1] end
   local source, nxt
   if at ~= nil and at.b ~= nil then
     source, nxt = 'ordered', run_ordered(ctx, at.b)
@@ -513,7 +575,7 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
     if set ~= nil and set.size <= set_max then
       source, nxt = 'set', run_small(ctx, set, after)
     else
-      local plan = class_plan(f, after)
+      local plan = class_plan(f, after, after == nil)
       local b = after == nil and ordered_candidates(f) or nil
       if b ~= nil and b.size < plan.total then
         local last = redis.call('ZRANGE', ordered_key(b.kind, b.name), -1, -1, 'WITHSCORES')
@@ -522,7 +584,6 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
         b.t0 = QE.fnum(t0)
         source, nxt = 'ordered', run_ordered(ctx, b)
       else
-        ctx.names, ctx.at = fields(f, true)   -- queue and class: each entry is checked against its record
         source, nxt = 'class', run_class(ctx, plan)
       end
     end
