@@ -223,17 +223,18 @@ local function data_matches(data, f)
   return true
 end
 
--- fields(f) -> names, at: the record fields a query's checks read, and each one's position in
--- the HMGET reply. The first is one every record has (state, queue, klass or data), so a nil
--- there means the record is gone; each field costs a lookup, so only those needed are read.
-local function fields(f)
+-- fields(f, indexed) -> names, at: the record fields a query's checks read, and each one's
+-- position in the HMGET reply. The first is one every record has (state, queue, klass or data),
+-- so a nil there means the record is gone; each field costs a lookup, so only those needed are
+-- read (`indexed`: the class index holds only the queue's jobs of the class range already).
+local function fields(f, indexed)
   local names, at = {}, {}
   local function need(name)
     if at[name] == nil then names[#names + 1] = name; at[name] = #names end
   end
   if f.state ~= nil then need('state'); need('expires') end
-  if f.queue ~= nil then need('queue') end
-  if f.klass ~= nil then need('klass') end
+  if f.queue ~= nil and not indexed then need('queue') end
+  if f.klass ~= nil and not indexed then need('klass') end
   if f.need_data then need('data') end
   if #names == 0 then need('state') end
   if f.worker ~= nil then need('worker') end
@@ -253,6 +254,12 @@ local function last_change(h, at)
   return t
 end
 
+-- use_fields(ctx, indexed): read the fields the filters need (see `fields`) from now on.
+local function use_fields(ctx, indexed)
+  ctx.names, ctx.at = fields(ctx.f, indexed)
+  ctx.one = #ctx.names == 1 and ctx.names[1] or nil
+end
+
 -- load(ctx, jid) -> the job's fields ctx.names (one field: HGET into a reused table).
 local function load(ctx, jid)
   if ctx.one then
@@ -266,8 +273,8 @@ end
 local function matches(ctx, jid, h, skip_tag)
   local f, at = ctx.f, ctx.at
   if not h[1] then return false end
-  if f.queue ~= nil and h[at.queue] ~= f.queue then return false end
-  if f.klass ~= nil then
+  if f.queue ~= nil and at.queue and h[at.queue] ~= f.queue then return false end
+  if f.klass ~= nil and at.klass then
     local klass = h[at.klass] or ''
     if f.prefix then
       if string.sub(klass, 1, #f.klass) ~= f.klass then return false end
@@ -563,9 +570,8 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
   budget = QE.number(budget ~= '' and budget or 1.5, 'budget_ms', 0.1)
   local at = parse_cursor(cursor, f)
   ctx.deadline = clock() + budget / 1000
-  ctx.names, ctx.at = fields(f)
+  use_fields(ctx, false)
   ctx.jkey, ctx.row = QE.kj(''), {}
-  if #ctx.names == 1 then ctx.one = ctx.names[1] end
   local source, nxt
   if at ~= nil and at.b ~= nil then
     source, nxt = 'ordered', run_ordered(ctx, at.b)
@@ -584,6 +590,7 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
         b.t0 = QE.fnum(t0)
         source, nxt = 'ordered', run_ordered(ctx, b)
       else
+        use_fields(ctx, true)
         source, nxt = 'class', run_class(ctx, plan)
       end
     end
