@@ -4,7 +4,7 @@
 ``find`` pages through the jobs of a namespace by what they are and what they carry: queue,
 state, class (exact, or a prefix ending in ``*``), tag, worker, data path equality
 (``{"user.id": 7}``), a substring of the data's JSON and the time of the last change. Each Redis
-call does a bounded amount of work (a time budget of about 1.5 ms and at most ``READ_PER_CALL``
+call does a bounded amount of work (a time budget of about 1 ms and at most ``READ_PER_CALL``
 index entries); one ``find()`` makes calls until it has ``limit`` jobs, the cursor runs out, or
 ``SECONDS_PER_FIND`` have passed, so it may return fewer than ``limit`` jobs with a cursor: call
 again with that cursor (and the same arguments) until it is None. Every job that matches for the
@@ -38,7 +38,7 @@ READ_PER_CALL = 1000
 """Most class index entries one Redis call reads (the time budget usually stops it sooner)."""
 SET_READ_WHOLE = 200
 """A state, tag or worker set at most this large is read whole instead of the class index."""
-BUDGET_MS = 1.5
+BUDGET_MS = 1.0
 """Milliseconds of checking one Redis call may spend (it stops at the next entry after that)."""
 SECONDS_PER_FIND = 0.25
 """One ``find()`` stops making calls after this long and returns what it has, with a cursor."""

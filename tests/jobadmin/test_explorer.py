@@ -339,7 +339,7 @@ def test_due_times_on_the_scheduled_tab_and_the_job_page(admin_web: WebClient, q
     jid = qe.queues["later"].put("app.jobs.K", {}, delay=5400)
     tab = admin_web.get(reverse("jobadmin:queue", args=["later"]) + "?tab=scheduled").content.decode()
     assert "in 1 h 29 m" in tab or "in 1 h 30 m" in tab
-    assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"', tab)
+    assert re.search(r'<div class="muted">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</div>', tab)
     page = admin_web.get(reverse("jobadmin:job", args=[jid])).content.decode()
     assert 'id="job-due"' in page and "UTC" in page.split('id="job-due"')[1][:120]
     assert admin_web.get(reverse("jobadmin:api_job", args=[jid])).json()["job"]["due_at"] > 0

@@ -132,17 +132,20 @@ def page_all(client: Client, f: dict[str, Any], limit: int,
 
 
 @pytest.fixture
-def tiny_calls() -> Iterator[Callable[[int, int], None]]:
-    """``tiny_calls(read, whole)``: make each Redis call read at most ``read`` index entries and
-    read a set whole only up to ``whole`` entries, so a few jobs take many calls and every
+def tiny_calls() -> Iterator[Callable[..., None]]:
+    """``tiny_calls(read, whole, budget_ms=None)``: make each Redis call read at most ``read``
+    index entries and read a set whole only up to ``whole`` entries (and, with ``budget_ms``,
+    work that long), so a few jobs take many calls, or many rounds in one call, and every
     source is used."""
-    saved = search.READ_PER_CALL, search.SET_READ_WHOLE
+    saved = search.READ_PER_CALL, search.SET_READ_WHOLE, search.BUDGET_MS
 
-    def set_(read: int, whole: int) -> None:
+    def set_(read: int, whole: int, budget_ms: float | None = None) -> None:
         search.READ_PER_CALL, search.SET_READ_WHOLE = read, whole
+        if budget_ms is not None:
+            search.BUDGET_MS = budget_ms
 
     yield set_
-    search.READ_PER_CALL, search.SET_READ_WHOLE = saved
+    search.READ_PER_CALL, search.SET_READ_WHOLE, search.BUDGET_MS = saved
 
 
 # ---------------------------------------------------------------------- generated worlds
@@ -246,10 +249,11 @@ def mutate(client: Client, conn: redis.Redis, clock: ManualClock, kind: str, pic
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(specs=st.lists(job_spec, min_size=3, max_size=30), f=filters, limit=st.integers(1, 4), read=st.integers(1, 12),
-       whole=st.integers(0, 12), mutations=st.lists(st.lists(mutation, max_size=3), max_size=12))
+       whole=st.integers(0, 12), budget=st.sampled_from([1.0, 1000.0]),
+       mutations=st.lists(st.lists(mutation, max_size=3), max_size=12))
 def test_find_returns_every_match_once_while_jobs_change(
         engine: Client, other: Client, redis_conn: redis.Redis, clock: ManualClock, tiny_calls: Any,
-        specs: list[dict[str, Any]], f: dict[str, Any], limit: int, read: int, whole: int,
+        specs: list[dict[str, Any]], f: dict[str, Any], limit: int, read: int, whole: int, budget: float,
         mutations: list[list[tuple[str, int]]]) -> None:
     """Against the brute-force reference: a job that matches at every page boundary is returned
     exactly once, no job is returned twice, and each job returned matched when it was returned."""
@@ -257,7 +261,7 @@ def test_find_returns_every_match_once_while_jobs_change(
     clock.set(1_700_000_000.0)
     start = clock.now
     build(engine, other, specs, clock)
-    tiny_calls(read, whole)
+    tiny_calls(read, whole, budget)
     f = dict(f)
     for key in ("since", "until"):
         if key in f:
@@ -284,18 +288,37 @@ def test_find_returns_every_match_once_while_jobs_change(
     assert index_problems(redis_conn, engine) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(specs=st.lists(job_spec, min_size=1, max_size=30), f=filters, limit=st.integers(1, 30))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=st.lists(job_spec, min_size=1, max_size=60), f=filters, limit=st.integers(1, 30),
+       read=st.sampled_from([1, 2, 3, 5, 8, 13, 1000]), whole=st.sampled_from([0, 5, 200]),
+       noise=st.integers(0, 400), seed=st.integers(0, 2**16), budget=st.sampled_from([1.0, 1000.0]))
 def test_find_on_a_quiet_namespace_is_the_reference(engine: Client, other: Client, redis_conn: redis.Redis,
-                                                    clock: ManualClock, specs: list[dict[str, Any]],
-                                                    f: dict[str, Any], limit: int) -> None:
-    """Nothing changing: the pages together are exactly the reference set (default call sizes)."""
+                                                    clock: ManualClock, tiny_calls: Any, specs: list[dict[str, Any]],
+                                                    f: dict[str, Any], limit: int, read: int, whole: int,
+                                                    noise: int, seed: int, budget: float) -> None:
+    """Nothing changing: the pages together are exactly the reference set, whatever each call
+    may read; queues of uneven sizes full of jobs no data filter matches make calls go through
+    many rounds without a match."""
     redis_conn.flushdb()
     clock.set(1_700_000_000.0)
     build(engine, other, specs, clock)
+    import random
+
+    rnd = random.Random(seed)
+    spread = [(rnd.choice(QUEUES[: 1 + seed % 3]), rnd.choice(CLASSES)) for _ in range(noise)]
+    for queue in QUEUES:
+        engine.queues[queue].put_many([(klass, {"user": {"id": 9}, "name": "zz"}) for q, klass in spread if q == queue])
+    tiny_calls(read, whole, budget)
     f = {k: (1_700_000_000.0 + v if k in ("since", "until") else v) for k, v in f.items()}
     got, _ = page_all(engine, f, limit)
     assert sorted(got) == sorted(reference(redis_conn, engine, f))
+    scanned, cursor = 0, None   # a data scan that matches nothing looks at every job exactly once
+    while True:
+        page = engine.jobs.find(data={"user.id": -5}, cursor=cursor)
+        scanned, cursor = scanned + page["scanned"], page["cursor"]
+        if cursor is None:
+            break
+    assert scanned == len(all_jids(redis_conn, engine))
 
 
 def test_pages_follow_the_cursor_across_queues_and_sources(engine: Client, redis_conn: redis.Redis,
@@ -581,3 +604,30 @@ def test_data_written_by_any_json_encoder_is_matched(engine: Client, redis_conn:
     jid = engine.queues["q"].put("app.K", {})
     redis_conn.hset(engine.keys.job(jid), "data", raw)   # as another client wrote it
     assert [j.jid for j in engine.jobs.find(data=data)["jobs"]] == ([jid] if hit else [])
+
+
+@pytest.mark.parametrize("read", [1000, 50, 13, 7, 2])
+def test_every_index_entry_is_looked_at_once_across_queues(engine: Client, redis_conn: redis.Redis,
+                                                          tiny_calls: Any, read: int) -> None:
+    """Four queues of uneven sizes read in rounds: a queue that runs out within a round whose
+    bound comes from another queue is read on until its last entry (the scan looks at every
+    job once), and sparse matches are all found."""
+    import random
+
+    rnd = random.Random(read)
+    sizes = {"a": 0, "b": 0, "c": 0, "d": 0}
+    for i in range(1200):
+        queue = rnd.choice("aabbbcd")
+        sizes[queue] += 1
+        engine.queues[queue].put(f"k{rnd.randrange(3)}", {"i": i})
+    tiny_calls(read, 0, 1000.0)   # many rounds in one call
+    scanned, cursor = 0, None
+    while True:
+        page = engine.jobs.find(data={"i": -1}, cursor=cursor)
+        scanned += page["scanned"]
+        cursor = page["cursor"]
+        if cursor is None:
+            break
+    assert scanned == 1200
+    got, _ = page_all(engine, {"text": '"i":1'}, 7)   # i = 1, 10-19, 100-199, 1000-1199
+    assert len(got) == 1 + 10 + 100 + 200 and sorted(got) == sorted(reference(redis_conn, engine, {"text": '"i":1'}))

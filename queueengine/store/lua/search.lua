@@ -404,13 +404,14 @@ local function class_round(ctx, plan, start, each)
   for _, e in ipairs(plan.live) do
     if not e.done then
       local got = redis.call('ZRANGEBYLEX', QE.kidx(e.q), start, plan.max, 'LIMIT', 0, each)
-      if #got > 0 then reads[#reads + 1] = {q = e.q, got = got} end
-      if #got < each then
-        e.done = true
-      elseif bound == nil or lex_lt(got[#got], bound) then
-        bound = got[#got]
-      end
+      reads[#reads + 1] = {e = e, q = e.q, got = got}
+      if #got >= each and (bound == nil or lex_lt(got[#got], bound)) then bound = got[#got] end
     end
+  end
+  -- a queue is exhausted when it had fewer entries left than asked and the round covers them
+  -- all (entries after the bound are read again next round)
+  for _, r in ipairs(reads) do
+    if #r.got < each and (bound == nil or #r.got == 0 or not lex_lt(bound, r.got[#r.got])) then r.e.done = true end
   end
   return reads, bound
 end
@@ -443,13 +444,13 @@ local function run_class(ctx, plan)
   if #plan.live == 0 then return nil end
   if ctx.f.klass and not ctx.f.prefix then ctx.exact = #ctx.f.klass + 2 end   -- members are klass NUL jid
   local start, read = plan.start, 0
-  local each = math.max(8, math.floor(64 / #plan.live))
+  local each = math.max(8, math.floor(48 / #plan.live))
   local order = member_order()
   while true do
     local reads, bound = class_round(ctx, plan, start, math.min(each, ctx.read_max - read))
     local found = {}
     for _, r in ipairs(reads) do
-      local cut = bound ~= nil and lex_lt(bound, r.got[#r.got])
+      local cut = bound ~= nil and #r.got > 0 and lex_lt(bound, r.got[#r.got])
       for _, m in ipairs(r.got) do
         if cut and lex_lt(bound, m) then break end   -- the rest of this queue's read: next round
         local jid = check_entry(ctx, r.q, m)
@@ -567,7 +568,7 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
   ctx.limit = QE.integer(limit ~= '' and limit or 25, 'limit', 1, FIND_MAX_LIMIT)
   ctx.read_max = QE.integer(read_max ~= '' and read_max or 1000, 'read_max', 1, READ_LIMIT)
   set_max = QE.integer(set_max ~= '' and set_max or 200, 'set_max', 0, SET_LIMIT)
-  budget = QE.number(budget ~= '' and budget or 1.5, 'budget_ms', 0.1)
+  budget = QE.number(budget ~= '' and budget or 1, 'budget_ms', 0.1)
   local at = parse_cursor(cursor, f)
   ctx.deadline = clock() + budget / 1000
   use_fields(ctx, false)
