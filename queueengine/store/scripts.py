@@ -44,6 +44,7 @@ LUA_FILES: tuple[str, ...] = (
     "worker.lua",
     "views.lua",
     "migrate.lua",
+    "classindex.lua",
     "search.lua",
     "api.lua",
 )
