@@ -13,6 +13,8 @@ ACTION_PERMISSIONS = (
     ("pause_queues", "Can pause and unpause queues"),
     ("edit_jobs", "Can edit jobs (priority, tags, tracking, dependencies, timeout, recurring)"),
     ("edit_config", "Can edit the engine's configuration"),
+    ("create_jobs", "Can create jobs"),
+    ("edit_waiting_jobs", "Can edit waiting and scheduled jobs (data, priority, delay, tags)"),
 )
 
 

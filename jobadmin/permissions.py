@@ -45,6 +45,8 @@ ACTIONS: dict[str, str] = {
     "undepend": "edit_jobs",
     "unrecur": "edit_jobs",
     "config": "edit_config",
+    "create": "create_jobs",
+    "edit": "edit_waiting_jobs",
 }
 """Action name -> the ``jobadmin`` permission it needs."""
 

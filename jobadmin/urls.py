@@ -10,7 +10,7 @@ import re
 
 from django.urls import path, register_converter
 
-from jobadmin.views import actions, api, charts, pages
+from jobadmin.views import actions, api, charts, editing, explorer, pages
 
 
 class NameConverter:
@@ -47,6 +47,8 @@ urlpatterns = [
     path("queue/<qename:name>/", pages.queue, name="queue"),
     path("queue/<qename:name>/<str:action>/", actions.queue_action, name="queue_action"),
     path("job/<qename:jid>/", pages.job, name="job"),
+    path("job/<qename:jid>/edit/", editing.edit_job, name="job_edit"),
+    path("new/", editing.create_job, name="job_create"),
     path("job/<qename:jid>/<str:action>/", actions.job_action, name="job_action"),
     path("bulk/", actions.bulk_action, name="bulk"),
     path("failed/", pages.failures, name="failures"),
@@ -59,7 +61,8 @@ urlpatterns = [
     path("completed/", pages.completed, name="completed"),
     path("recurring/", pages.recurring, name="recurring"),
     path("tags/", pages.tags, name="tags"),
-    path("search/", pages.search, name="search"),
+    path("search/", explorer.explorer, name="search"),
+    path("search/suggest/", explorer.suggest, name="search_suggest"),
     path("charts/", charts.charts, name="charts"),
     path("config/", pages.config, name="config"),
     path("config/set/", actions.config_action, name="config_action"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,18 +11,23 @@ import orjson
 
 from queueengine.exceptions import JobNotFound
 from queueengine.job import Job
+from queueengine.operator import search as _search
 from queueengine.queue import Queue
 from queueengine.recurring import RecurringJob
 from queueengine.store import args as _args
 from queueengine.store import options
 from queueengine.types import (
+    ClassCount,
+    FindResult,
     JobPayload,
+    JobState,
     QueueCounts,
     RecurringPayload,
     Tagged,
     ThrottleInfo,
     WorkerCounts,
     WorkerDetail,
+    WorkerThroughput,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +91,35 @@ class Jobs:
             "jobs", "complete", _args.integer(offset, "offset"), _args.integer(count, "count")))
         return out
 
+    def find(self, queue: str | None = None, state: str | JobState | None = None, klass: Any = None,
+             tag: str | None = None, worker: str | None = None, data: Mapping[str, Any] | None = None,
+             text: str | None = None, since: float | dt.datetime | None = None,
+             until: float | dt.datetime | None = None, limit: int = 25, cursor: str | None = None) -> FindResult:
+        """Jobs in any state matching every filter given: ``{"jobs": [Job, ...], "cursor": str |
+        None, "scanned": int}``.
+
+        ``klass`` is a class name (or the class itself) or a prefix ending in ``*``; ``data`` maps
+        dotted paths to JSON values (``{"user.id": 7}``: equality); ``text`` is a substring of the
+        data's JSON; ``since``/``until`` (epoch seconds or an aware datetime) bound the time of the
+        job's last change (put, pop, completion, retry, failure). Page with ``cursor`` (and the
+        same arguments) until it is None: every job that matches all along is returned exactly
+        once, however other jobs change meanwhile. A page may hold fewer than ``limit`` jobs with
+        a cursor when the scan is not done yet (each call's work is bounded). Bad arguments raise
+        InvalidArgument naming the argument. See ``queueengine.operator.search``."""
+        return _search.find(self.client, queue=queue, state=state, klass=klass, tag=tag, worker=worker, data=data,
+                            text=text, since=since, until=until, limit=limit, cursor=cursor)
+
+    def classes(self, queue: str | None = None, prefix: str = "", limit: int = 50) -> list[ClassCount]:
+        """The job classes in a queue (or in every queue), optionally starting with ``prefix``, in
+        byte order, each with its number of jobs (any state): ``[{"klass", "count"}]``."""
+        return _search.classes(self.client, queue, prefix, limit)
+
+    def reindex(self, count: int = 1000, progress: Callable[[int], Any] | None = None) -> int:
+        """Add every job record to its queue's class index (``find`` reads it): needed once for
+        jobs written by a version without the index. Bounded work per call (a SCAN of about
+        ``count`` keys); returns how many records it indexed."""
+        return _search.reindex(self.client, count, progress)
+
 
 class Queues:
     """``client.queues``: ``queues[name]`` and ``queues.counts``."""
@@ -131,6 +166,13 @@ class Workers:
     def deregister(self, *names: str) -> None:
         """Forget workers."""
         self.client._call("worker.deregister", *_args.names(names, "names"))
+
+    def throughput(self, name: str, minutes: int = 60) -> WorkerThroughput:
+        """Jobs the worker completed, and its jobs that failed, per minute over the last
+        ``minutes`` (at most 120), oldest minute first."""
+        minutes = _args.integer(minutes, "minutes", 1, 120)
+        return cast(WorkerThroughput, _args.loads(self.client._call(
+            "worker.throughput", _args.existing_name(name, "worker"), minutes)))
 
 
 ConfigOption = options.Option

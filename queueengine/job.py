@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from queueengine.queue import Queue
 
 _LAZY = ("tracked", "dependencies", "dependents", "history")
+UNCHANGED: Any = object()
+"""``Job.edit``'s default: leave the field as it is (``data=None`` stores JSON null)."""
 
 
 def _state(value: str) -> JobState:
@@ -111,6 +113,7 @@ class Job:
         d["result"] = _j(result) if result else None
         d["scheduled_at"] = float(scheduled) if scheduled else None
         d["trace_context"] = _j(trace) if trace else None
+        d["due_at"] = None   # rows are of popped (running) or peeked (waiting) jobs
         d["_full"] = False
         return job
 
@@ -138,6 +141,8 @@ class Job:
         self.trace_context: dict[str, str] | None = None
         """The producer's W3C trace context (``{"traceparent": ...}``) when the job was put inside a
         trace (the ``otel`` extra); read from ``pop``/``peek`` rows."""
+        self.due_at: float | None = p.get("due_at")
+        """When a scheduled job becomes ready (epoch seconds); None in every other state."""
         self._full = "history" in p
         if self._full:
             self._tracked = bool(p.get("tracked", False))
@@ -387,3 +392,21 @@ class Job:
         args = ["all"] if all else _args.names(jids, "jids")
         self.client._call("depends", self.jid, "off", *args)
         self.refresh()
+
+    def edit(self, *, data: Any = UNCHANGED, priority: int | None = None, delay: float | None = None,
+             tags: Sequence[str] | None = None) -> str:
+        """Change a waiting or scheduled job in place, atomically: its ``data``, ``priority``,
+        ``delay`` (seconds from now until it is ready: 0 makes it ready now, more makes a waiting
+        job scheduled) and ``tags`` (the new list). Arguments left out stay as they are. Returns
+        the new state; WrongState for a job in any other state (nothing changes)."""
+        raw = "" if data is UNCHANGED else _args.dumps(data, "data")
+        p = "" if priority is None else _args.priority(priority)
+        d = "" if delay is None else repr(_args.number(delay, "delay"))
+        t = "" if tags is None else orjson.dumps(_args.names(tags, "tags")).decode()
+        if raw == "" and p == "" and d == "" and t == "":
+            from queueengine.exceptions import InvalidArgument
+
+            raise InvalidArgument("nothing to edit: give data, priority, delay or tags")
+        state = _args.text(self.client._call("edit", self.jid, raw, p, d, t))
+        self.refresh()
+        return state

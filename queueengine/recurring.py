@@ -36,6 +36,8 @@ class RecurringJob:
         self._backlog = int(p.get("backlog", 0))
         self.throttles: list[str] = list(p.get("throttles") or [])
         self.next: float | None = p.get("next")
+        self.due_at: float | None = self.next
+        """When the template spawns its next job (epoch seconds), as ``Job.due_at``."""
 
     def __repr__(self) -> str:
         return f"<RecurringJob {self.jid} {self.klass} in {self.queue_name!r}>"

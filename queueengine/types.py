@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from queueengine.job import Job
 
 
 class JobState(str, Enum):  # noqa: UP042 - the contract says (str, Enum)
@@ -77,10 +80,35 @@ class JobPayload(TypedDict, total=False):
     result: Any
     time: float
     scheduled: float | None
+    due_at: float | None
     tracked: bool
     dependencies: list[str]
     dependents: list[str]
     history: list[HistoryEntry]
+
+
+class FindResult(TypedDict):
+    """``client.jobs.find(...)``: a page of matching jobs, where to go on (None: done), and how
+    many index entries were looked at."""
+
+    jobs: list[Job]
+    cursor: str | None
+    scanned: int
+
+
+class ClassCount(TypedDict):
+    """One entry of ``client.jobs.classes()``: a job class and how many jobs (any state) have it."""
+
+    klass: str
+    count: int
+
+
+class WorkerThroughput(TypedDict):
+    """``client.workers.throughput(name)``: jobs the worker completed and failed per minute,
+    oldest minute first."""
+
+    done: list[int]
+    failed: list[int]
 
 
 class QueueCounts(TypedDict):

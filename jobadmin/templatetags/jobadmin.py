@@ -60,7 +60,10 @@ def timestamp(when: Any) -> str:
     """Engine time (Unix seconds) as ``2026-12-01 18:09:36 UTC``."""
     if not when:
         return ""
-    return dt.datetime.fromtimestamp(float(when), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(float(when), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):   # a time no calendar holds (written around the engine)
+        return str(when)
 
 
 @register.filter
@@ -123,3 +126,28 @@ def query(context: Any, **changes: Any) -> str:
             params[key] = value
     encoded = params.urlencode() if hasattr(params, "urlencode") else ""
     return "?" + encoded if encoded else "?"
+
+
+@register.filter
+def short_jid(jid: Any) -> str:
+    """A jid a list can show in little room and still tell apart: up to 16 characters whole,
+    longer ones as their head and tail (``digest-report-1`` and ``…-2`` differ, and so do two
+    UUIDs)."""
+    text = str(jid or "")
+    if len(text) <= 16:
+        return text
+    return text[:7] + "…" + text[-7:]
+
+
+@register.simple_tag
+def search_url(key: str, value: Any) -> str:
+    """The explorer's URL for one qualifier (``{% search_url "tag" t %}``), or for a whole
+    query when ``key`` is empty."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    from jobadmin.explorer import quote
+
+    text = str(value) if not key else f"{key}:{quote(str(value))}"
+    return reverse("jobadmin:search") + "?" + urlencode({"q": text})

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from jobadmin import bulk, conf, live, presenters
+from jobadmin import bulk, conf, facts, live, presenters
 from jobadmin.engine import client_of, namespace_of
 from jobadmin.permissions import allowed_actions, staff_required
 from queueengine import InvalidArgument
@@ -96,7 +96,9 @@ def job(request: HttpRequest, jid: str) -> HttpResponse:
         response = _render(request, "jobadmin/job_missing.html", context, ())
         response.status_code = 404
         return response
-    return _render(request, "jobadmin/job.html", context, ("job_state", "job_timeline", "job_outcome"))
+    if context["job"] is not None:
+        context.update(graph=facts.dependency_graph(client_of(request), context["job"]), depth=facts.GRAPH_DEPTH)
+    return _render(request, "jobadmin/job.html", context, ("job_state", "job_timeline", "job_outcome", "dep_graph"))
 
 
 @page()
@@ -162,7 +164,8 @@ def worker(request: HttpRequest, name: str) -> HttpResponse:
     except InvalidArgument as exc:
         raise Http404(str(exc)) from exc
     context["worker_name"] = name
-    return _render(request, "jobadmin/worker.html", context, ("job_table",))
+    context["worker"] = facts.worker_facts(client_of(request), name)
+    return _render(request, "jobadmin/worker.html", context, ("worker_facts", "job_table"))
 
 
 @page()
@@ -194,52 +197,6 @@ def tags(request: HttpRequest) -> HttpResponse:
     except InvalidArgument as exc:
         context = {"tag": request.GET.get("tag", ""), "top": [], "error": str(exc)}
     return _render(request, "jobadmin/tags.html", context, ("job_table",))
-
-
-SEARCH_SOURCES = {"waiting", "running", "scheduled", "stalled", "depends", "throttled", "failed", "complete",
-                  "tagged", "tracked", "worker"}
-
-
-@page()
-def search(request: HttpRequest) -> HttpResponse:
-    """Jobs filtered by queue, state, tag, class and worker (all in the URL). The most selective
-    index is read (a tag, a worker, a queue's state set, the failed or completed set) and the
-    other filters are checked on at most 5,000 of its entries per page."""
-    params = request.GET
-    f = {k: (params.get(k) or "").strip() for k in ("queue", "state", "tag", "klass", "worker")}
-    context: dict[str, Any] = {"f": f, "error": ""}
-    kind, name, rest = _search_index(f)
-    if kind:
-        try:
-            context.update(presenters.listing(client_of(request), kind, name, params, filters=rest or None))
-        except InvalidArgument as exc:
-            context["error"] = str(exc)
-    elif any(f.values()):
-        context["error"] = "Name a queue (with a state), a tag, a worker, or the failed or complete state."
-    context["index"] = kind
-    context["states"] = ("waiting", "running", "scheduled", "stalled", "depends", "throttled", "failed", "complete")
-    return _render(request, "jobadmin/search.html", context, ("job_table",))
-
-
-def _search_index(f: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-    rest = {k: v for k, v in f.items() if v}
-    if f["tag"]:
-        rest.pop("tag")
-        return "tagged", f["tag"], rest
-    if f["worker"]:
-        rest.pop("worker")
-        return "worker", f["worker"], rest
-    if f["queue"] and f["state"] in SEARCH_SOURCES - {"failed", "complete", "tagged", "tracked", "worker"}:
-        rest.pop("queue")
-        rest.pop("state")
-        return f["state"], f["queue"], rest
-    if f["queue"] and not f["state"]:
-        rest.pop("queue")
-        return "waiting", f["queue"], rest
-    if f["state"] in ("failed", "complete"):
-        rest.pop("state")
-        return f["state"], "", rest
-    return "", "", rest
 
 
 @page()

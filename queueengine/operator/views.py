@@ -57,6 +57,7 @@ class JobSummary(TypedDict, total=False):
     time: float
     expires: float
     scheduled: float | None
+    due_at: float | None
     retries: int
     remaining: int
     data: str

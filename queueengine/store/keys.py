@@ -35,6 +35,8 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     q:<q>:recur               zset   template jid -> next spawn time
     q:<q>:throttled           zset   jid -> its work score (waiting for a throttle slot)
     q:<q>:wake                list   wake tokens for idle workers (BLPOP; capped at 64)
+    q:<q>:byclass             zset   <klass> NUL <jid>, score 0: the queue's jobs (any state) by class
+    byclass                   set    queues that have a q:<q>:byclass index (find looks in these)
     j:<jid>                   hash   job record (field history: its first history entry)
     j:<jid>:history           list   JSON history entries {when, what, ...} after the first
     j:<jid>:dependencies      set    jids this job waits on
@@ -61,6 +63,8 @@ namespace lives in one Redis Cluster slot and is the unit of atomicity)::
     mt:total:<q>              hash   finished hours folded in (monotonic, for Prometheus; '@' = last hour folded)
     mt:gm:<minute>            hash   failure group -> jobs failed in that minute
     mt:gh:<hour>              hash   failure group -> jobs failed in that hour
+    s:wdone:<minute>          hash   worker -> jobs it completed in that minute (kept 2 hours)
+    s:wfailed:<minute>        hash   worker -> its jobs that failed in that minute (kept 2 hours)
     throttles                 set    throttle names
     th:<name>                 hash   maximum
     th:<name>:locks           set    jids holding a slot

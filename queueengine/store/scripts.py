@@ -45,6 +45,8 @@ LUA_FILES: tuple[str, ...] = (
     "worker.lua",
     "views.lua",
     "migrate.lua",
+    "classindex.lua",
+    "search.lua",
     "api.lua",
 )
 """Load order; ``api.lua`` (the command table and dispatcher) must come last."""

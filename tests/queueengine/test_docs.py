@@ -18,7 +18,8 @@ def _python_block(path: str, heading: str) -> str:
     return after[start:after.index("```", start)]
 
 
-@pytest.mark.parametrize(("path", "heading"), [("README.md", "## The engine"), ("docs/engine.md", "## A tour")])
+@pytest.mark.parametrize(("path", "heading"), [("README.md", "## The engine"), ("docs/engine.md", "## A tour"),
+                                               ("README.md", "### Search, due times, editing")])
 def test_the_engine_tour_runs(path: str, heading: str, redis_url: str, redis_conn: redis.Redis) -> None:
     code = _python_block(path, heading).replace("redis://127.0.0.1:6379/0", redis_url)
     scope: dict[str, Any] = {}

@@ -1,14 +1,16 @@
 // jobadmin: small behaviours without inline handlers (the markup carries data- attributes).
 (function () {
   "use strict";
-  // "/" focuses the jid box; "g o/f/w/q" go to overview, failures, workers, search.
+  // "/" focuses the search bar (the explorer's own on its page); "g o/f/w/s" go to overview,
+  // failures, workers, search.
   var jumps = { o: "overview", f: "failures", w: "workers", s: "search", t: "tracked", r: "recurring" };
   var pendingG = false;
   document.addEventListener("keydown", function (ev) {
     var el = ev.target;
     if (el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable)) return;
     if (ev.key === "/") {
-      var box = document.getElementById("jid-input");
+      var box = document.getElementById("explorer-q") || document.getElementById("query-input") ||
+        document.getElementById("jid-input");
       if (box) { ev.preventDefault(); box.focus(); }
       return;
     }

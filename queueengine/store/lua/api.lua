@@ -75,6 +75,14 @@ QE.api = {
   ['metrics.totals'] = function(a) return QE.cmd_metrics_totals(a[3]) end,
   -- metrics.backlog(queue, limit) -> {"total", "scanned", "classes": {klass: n}}
   ['metrics.backlog'] = function(a) return QE.cmd_metrics_backlog(a[3], a[4]) end,
+  ['edit'] = function(a) return QE.cmd_edit(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '') end,
+  ['worker.throughput'] = function(a) return QE.cmd_worker_throughput(a[3], a[4] or '') end,
+  -- search (search.lua)
+  ['find'] = function(a)
+    return QE.cmd_find(a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '')
+  end,
+  ['find.classes'] = function(a) return QE.cmd_find_classes(a[3] or '', a[4] or '', a[5] or '') end,
+  ['find.reindex'] = function(a) return QE.cmd_find_reindex(a[3] or '0', a[4] or '') end,
   -- read-only views for dashboards (views.lua)
   ['view.jobs'] = function(a)
     return QE.cmd_view_jobs(a[3], a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '', a[9] or '')

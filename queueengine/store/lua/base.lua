@@ -23,6 +23,8 @@
 --   P.."q:<q>:recur"          zset   template jid -> next spawn time
 --   P.."q:<q>:throttled"      zset   jid -> its work score (waiting for a throttle slot)
 --   P.."q:<q>:wake"           list   wake tokens for blocked workers (capped at 64)
+--   P.."q:<q>:byclass"        zset   klass.."\0"..jid, score 0: the queue's jobs (any state) by class (find)
+--   P.."byclass"              set    queues that have a q:<q>:byclass index
 --   P.."j:<jid>"              hash   job record (field history: its first history entry)
 --   P.."j:<jid>:history"      list   JSON history entries {when, what, ...} after the first
 --   P.."j:<jid>:dependencies" set    jids this job waits on
@@ -49,6 +51,8 @@
 --   P.."mt:total:<q>"         hash   finished hours folded in (monotonic; '@' = last hour folded)
 --   P.."mt:gm:<minute>"       hash   failure group -> jobs failed in that minute
 --   P.."mt:gh:<hour>"         hash   failure group -> jobs failed in that hour
+--   P.."s:wdone:<minute>"     hash   worker -> jobs it completed in that minute (kept 2 hours)
+--   P.."s:wfailed:<minute>"   hash   worker -> its jobs that failed in that minute (kept 2 hours)
 --   P.."throttles"            set    throttle names
 --   P.."th:<name>"            hash   maximum
 --   P.."th:<name>:locks"      set    jids holding a slot
@@ -80,6 +84,7 @@ QE.cmd = '?'
 -- ---------------------------------------------------------------- keys
 function QE.k(name) return PREFIX .. name end
 function QE.kq(queue, sub) return PREFIX .. 'q:' .. queue .. ':' .. sub end
+function QE.kidx(queue) return PREFIX .. 'q:' .. queue .. ':byclass' end
 function QE.kj(jid) return PREFIX .. 'j:' .. jid end
 function QE.kjh(jid) return PREFIX .. 'j:' .. jid .. ':history' end
 function QE.kjdeps(jid) return PREFIX .. 'j:' .. jid .. ':dependencies' end
@@ -318,8 +323,10 @@ function QE.next_seq(n)
   return redis.call('INCRBY', QE.k('seq'), n or 1)
 end
 
+-- register_queue(queue): the queue registry, and the queues find looks in (search.lua).
 function QE.register_queue(queue)
   redis.call('ZADD', QE.k('queues'), 'NX', QE.nows, queue)
+  redis.call('SADD', QE.k('byclass'), queue)
 end
 
 -- wake(queue): one token on the queue's wake list for workers blocked in BLPOP.

@@ -39,13 +39,25 @@ local function raw_or(v, default)
   return v
 end
 
+-- due_at(jid, j) -> when a scheduled job becomes ready (its score in the queue's scheduled
+-- set), or nil for a job in any other state.
+function QE.due_at(jid, j)
+  if j.state ~= 'scheduled' or j.queue == nil then return nil end
+  return tonumber(redis.call('ZSCORE', QE.kq(j.queue, 'scheduled'), jid))
+end
+
 -- job_json(j, full) -> JSON object string:
 --   {jid, klass, queue, state, worker, priority, expires, retries, remaining, data, tags,
 --    failure|null, exhausted|null, spawned_from_jid|null, throttles, backoff|null, reply,
---    result|null, time, scheduled|null [, tracked, dependencies, dependents, history]}
+--    result|null, time, scheduled|null, due_at|null [, tracked, dependencies, dependents,
+--    history]}
+-- scheduled: the record's field (a depends job's pending delay, as pop and peek rows carry it);
+-- due_at: when a scheduled job becomes ready (null in every other state).
 -- data/tags/failure/result are embedded raw (they are stored as JSON).
 function QE.job_json(j, full)
   local jid = j.jid
+  local due = QE.due_at(jid, j)
+  local scheduled = tonumber(j.scheduled)
   local s = '{"jid":' .. cjson.encode(jid)
     .. ',"klass":' .. cjson.encode(j.klass or '')
     .. ',"queue":' .. cjson.encode(j.queue or '')
@@ -66,7 +78,8 @@ function QE.job_json(j, full)
     .. ',"reply":' .. ((j.reply == '1') and 'true' or 'false')
     .. ',"result":' .. raw_or(j.result, 'null')
     .. ',"time":' .. QE.fnum(tonumber(j.time) or 0)
-    .. ',"scheduled":' .. (tonumber(j.scheduled) and QE.fnum(tonumber(j.scheduled)) or 'null')
+    .. ',"scheduled":' .. (scheduled and QE.fnum(scheduled) or 'null')
+    .. ',"due_at":' .. (due and QE.fnum(due) or 'null')
   if full then
     s = s .. ',"tracked":' .. (redis.call('ZSCORE', QE.k('tracked'), jid) and 'true' or 'false')
       .. ',"dependencies":' .. QE.list_json(redis.call('SMEMBERS', QE.kjdeps(jid)))
@@ -199,6 +212,7 @@ end
 
 -- destroy(jid, j): delete a job and every index entry pointing at it.
 function QE.destroy(jid, j)
+  QE.index_remove(j.queue, j.klass, jid)
   for _, tag in ipairs(QE.decode_list(j.tags)) do QE.tag_index_remove(jid, tag) end
   redis.call('ZREM', QE.k('tracked'), jid)
   redis.call('ZREM', QE.k('completed'), jid)
@@ -332,6 +346,7 @@ function QE.fail_job(jid, j, failure, exhausted, run)
   QE.event('failed', jid, queue, {worker = failure.worker, group = failure.group,
     message = failure.message, exhausted = exhausted ~= nil})
   QE.reply(jid, j, 'failed', 'error', fjson)
+  QE.tput_worker('failed', failure.worker, 1)
   QE.expire_failed(10)
 end
 
@@ -432,4 +447,73 @@ function QE.cmd_priority(jid, priority)
   redis.call('HSET', QE.kj(jid), 'priority', priority)
   QE.event('priority', jid, j.queue, {priority = priority})
   return priority
+end
+
+-- edit(jid, data_json | '', priority | '', delay | '', tags_json | '') -> state: change a waiting
+-- or scheduled job in place ('' leaves a field as it is). delay: seconds from now until it is
+-- ready (0: ready now; a waiting job with a delay becomes scheduled, a scheduled one with 0
+-- waiting); tags: the job's new tag list. Every argument is checked before anything is
+-- written; a job in another state is refused (WrongState). History "edited" and event
+-- "edited" {fields, state}.
+function QE.cmd_edit(jid, data, priority, delay, tags)
+  QE.name(jid, 'jid')
+  local fields = {}
+  if data ~= '' then
+    QE.json(data, 'data')
+    local max = QE.confnum('max-payload-bytes', 0)
+    if max > 0 and #data > max then
+      QE.raise('InvalidArgument', 'data is ' .. #data .. ' bytes, over the max-payload-bytes limit of ' .. max
+        .. ' bytes; nothing was written')
+    end
+    fields[#fields + 1] = 'data'
+  end
+  if priority ~= '' then
+    priority = QE.integer(priority, 'priority', -PRIORITY_LIMIT, PRIORITY_LIMIT)
+    fields[#fields + 1] = 'priority'
+  end
+  if delay ~= '' then delay = QE.number(delay, 'delay', 0); fields[#fields + 1] = 'delay' end
+  if tags ~= '' then tags = QE.names(tags, 'tags'); fields[#fields + 1] = 'tags' end
+  if #fields == 0 then QE.raise('InvalidArgument', 'nothing to edit: give data, priority, delay or tags') end
+  local j = QE.existing_job(jid)
+  local state = QE.state_of(j)
+  if state ~= 'waiting' and state ~= 'scheduled' then
+    QE.raise('WrongState', 'job ' .. jid .. ' is ' .. state .. '; only waiting and scheduled jobs can be edited')
+  end
+  local key = QE.kj(jid)
+  if data ~= '' then redis.call('HSET', key, 'data', data) end
+  if tags ~= '' then
+    local keep = {}
+    for _, t in ipairs(tags) do keep[t] = true end
+    for _, t in ipairs(QE.decode_list(j.tags)) do
+      if not keep[t] then QE.tag_index_remove(jid, t) end
+    end
+    for _, t in ipairs(tags) do QE.tag_index_add(jid, t) end
+    redis.call('HSET', key, 'tags', QE.list_json(tags))
+  end
+  local work = QE.kq(j.queue, 'work')
+  if priority ~= '' then
+    local score = tonumber(redis.call('ZSCORE', work, jid))
+    if score ~= nil then
+      redis.call('ZADD', work, score + ((tonumber(j.priority) or 0) - priority) * FIFO_SPAN, jid)
+    end
+    redis.call('HSET', key, 'priority', priority)
+  else
+    priority = tonumber(j.priority) or 0
+  end
+  if delay ~= '' then
+    if delay > 0 then
+      redis.call('ZREM', work, jid)
+      redis.call('ZADD', QE.kq(j.queue, 'scheduled'), QE.now + delay, jid)
+      state = 'scheduled'
+    elseif state == 'scheduled' then
+      redis.call('ZREM', QE.kq(j.queue, 'scheduled'), jid)
+      redis.call('ZADD', work, QE.score(priority, QE.next_seq()), jid)
+      state = 'waiting'
+    end
+    redis.call('HSET', key, 'state', state)
+    QE.wake(j.queue)   -- idle workers recompute when something is due
+  end
+  QE.history(jid, 'edited', {fields = fields})
+  QE.event('edited', jid, j.queue, {fields = fields, state = state})
+  return state
 end

@@ -36,6 +36,10 @@ function QE.cmd_complete(jid, worker, queue, result, nextq, delay, depends)
   local key = QE.kj(jid)
   do
     QE.register_queue(nextq)
+    if nextq ~= queue then
+      local klass = redis.call('HGET', key, 'klass')
+      QE.index_move(jid, queue, klass, nextq, klass)
+    end
     QE.history(jid, 'put', {queue = nextq})
     local state
     local live = QE.add_dependencies(jid, deps)
@@ -66,6 +70,7 @@ function QE.finish(jid, j, worker, queue, result, runs, wjson)
   if runs == nil then
     QE.stat_sample('run', queue, {run})
     QE.mt_job(queue, j.klass, 'c', run)
+    QE.tput_worker('done', worker, 1)
   else
     local r = runs[queue]
     if r == nil then r = {secs = {}, counts = {}, metrics = QE.mt_on()}; runs[queue] = r end
@@ -99,7 +104,7 @@ end
 -- complete_groups(a, at, n) -> JSON list with, per group, 'complete' or the error kind of a
 -- job that could not be completed (nothing is written for that job).
 local function complete_groups(a, at, n)
-  local out, runs, wjsons = {}, {}, {}
+  local out, runs, wjsons, by_worker = {}, {}, {}, {}
   for i = 1, n do
     local b = at + (i - 1) * 4
     local jid, worker, queue = a[b], a[b + 1], a[b + 2]
@@ -112,6 +117,7 @@ local function complete_groups(a, at, n)
       local wjson = wjsons[worker]
       if wjson == nil then wjson = cjson.encode(worker); wjsons[worker] = wjson end
       QE.finish(jid, j, worker, queue, a[b + 3], runs, wjson)
+      by_worker[worker] = (by_worker[worker] or 0) + 1
       out[i] = '"complete"'
     end
   end
@@ -119,6 +125,7 @@ local function complete_groups(a, at, n)
     QE.stat_sample('run', q, r.secs)
     QE.mt_record(q, r.counts)
   end
+  for w, count in pairs(by_worker) do QE.tput_worker('done', w, count) end
   if n > 0 then QE.expire_completed(QE.batch()) end
   return '[' .. table.concat(out, ',') .. ']'
 end
@@ -195,6 +202,7 @@ function QE.cmd_retry(jid, queue, worker, delay, group, message)
   -- the attempt's run time (and, unless retries ran out, one retry) in the queue it ran in
   QE.mt_job(j.queue, j.klass, remaining >= 0 and 'r' or nil, QE.now - (tonumber(j.time) or QE.now))
   QE.unplace(jid, j)
+  QE.index_move(jid, j.queue, j.klass, queue, j.klass)
   if group ~= nil then
     j.failure = cjson.encode({group = group, message = message or '', when = QE.now,
       worker = worker, queue = j.queue})

@@ -186,6 +186,8 @@ local function write_job(s, ctx)
     end
   end
   if s.tracked then redis.call('ZADD', QE.k('tracked'), 'NX', QE.fnum(s.tracked), jid) end
+  QE.index_add(s.queue, s.klass, jid)
+  if s.queue == '' then redis.call('SADD', QE.k('byclass'), '') end   -- else place() registers it
   place(s, ctx)
 end
 

@@ -95,10 +95,10 @@ local function move_out(jid, s, worker)
   return redis.call('SCARD', QE.kjdeps(jid))
 end
 
--- do_put(worker, s, work) -> state: write one validated, looked-up job (a new job, or a move
--- of an existing jid). work: nil (add to the work set now) or a list collecting score, jid
--- pairs for one ZADD by the caller (put_many).
-function QE.do_put(worker, s, work)
+-- do_put(worker, s, work, idx) -> state: write one validated, looked-up job (a new job, or a
+-- move of an existing jid). work / idx: nil (add to the work set / class index now) or lists
+-- collecting score, member pairs for one ZADD each by the caller (put_many).
+function QE.do_put(worker, s, work, idx)
   local jid, queue, old = s.jid, s.queue, s.old
   local key = QE.kj(jid)
   local live = 0
@@ -144,7 +144,14 @@ function QE.do_put(worker, s, work)
   end
   if old == nil then f[#f + 1] = 'history'; f[#f + 1] = hist end   -- a job's first entry
   redis.call('HSET', key, unpack(f))
-  if old ~= nil then QE.history_raw(jid, hist) end
+  if old ~= nil then
+    QE.history_raw(jid, hist)
+    QE.index_move(jid, old.queue, old.klass, queue, s.klass)
+  elseif idx then
+    idx[#idx + 1] = 0; idx[#idx + 1] = s.klass .. '\0' .. jid
+  else
+    QE.index_add(queue, s.klass, jid)
+  end
   for _, t in ipairs(s.tags) do QE.tag_index_add(jid, t) end
   if old ~= nil and old.queue ~= nil and old.queue ~= '' and old.queue ~= queue then
     QE.event('moved', jid, queue, {from = old.queue, state = state})
@@ -202,6 +209,7 @@ function QE.plain_put(worker, queue, a)
   if trace then f[#f + 1] = 'trace'; f[#f + 1] = trace end
   redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(a[9]), QE.next_seq()), jid)
   redis.call('HSET', key, unpack(f))
+  redis.call('ZADD', QE.kidx(queue), 0, klass .. '\0' .. jid)
   redis.call(QE.spub(), QE.k('events'), '{"e":"put","jid":' .. cjson.encode(jid) .. ',"q":' .. qjson
     .. ',"t":' .. QE.nows .. ',"state":"waiting"}')
   announce(queue, true)
@@ -253,7 +261,7 @@ function QE.cmd_put_many(args)
     for i = 1, n do QE.lookup_put(specs[i], false) end
   end
   QE.check_bounds(queue, specs)
-  local jids, done, work = {}, {}, {}
+  local jids, done, work, idx = {}, {}, {}, {}
   local qjson = cjson.encode(queue)
   local hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
   local tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
@@ -263,12 +271,17 @@ function QE.cmd_put_many(args)
     local s = specs[i]
     s.seq, s.qjson, s.hist, s.tail = seq + i, qjson, hist, tail
     -- a jid given twice in one batch: the later put moves the earlier one
-    if done[s.jid] then QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}; s.old = QE.job(s.jid) end
+    if done[s.jid] then
+      QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}
+      QE.chunked('ZADD', QE.kidx(queue), idx, 2); idx = {}
+      s.old = QE.job(s.jid)
+    end
     done[s.jid] = true
-    if QE.do_put(worker, s, work) ~= 'depends' then wake = true end
+    if QE.do_put(worker, s, work, idx) ~= 'depends' then wake = true end
     jids[i] = s.jid
   end
   QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
+  QE.chunked('ZADD', QE.kidx(queue), idx, 2)
   announce(queue, wake)
   return QE.list_json(jids)
 end
@@ -316,16 +329,21 @@ function QE.cmd_put_batch(args)
   base.hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
   base.tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
   local seq = QE.next_seq(n) - n
-  local jids, done, work = {}, {}, {}
+  local jids, done, work, idx = {}, {}, {}, {}
   local wake = false
   for i, item in ipairs(items) do
     base.jid, base.data, base.old, base.seq = item.jid, item.data, item.old, seq + i
-    if done[item.jid] then QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}; base.old = QE.job(item.jid) end
+    if done[item.jid] then
+      QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}
+      QE.chunked('ZADD', QE.kidx(queue), idx, 2); idx = {}
+      base.old = QE.job(item.jid)
+    end
     done[item.jid] = true
-    if QE.do_put(worker, base, work) ~= 'depends' then wake = true end
+    if QE.do_put(worker, base, work, idx) ~= 'depends' then wake = true end
     jids[i] = item.jid
   end
   QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
+  QE.chunked('ZADD', QE.kidx(queue), idx, 2)
   announce(queue, wake)
   return QE.list_json(jids)
 end
@@ -336,6 +354,7 @@ function QE.cmd_pause(queues, paused)
   for _, q in ipairs(queues) do
     if paused then
       redis.call('SADD', QE.k('paused'), q)
+      redis.call('SADD', QE.k('byclass'), q)   -- its unpause leaves a wake token: see announce
     elseif redis.call('SREM', QE.k('paused'), q) == 1 then
       QE.wake(q)   -- idle workers blocked on it may pop again
     end
@@ -445,6 +464,7 @@ function QE.cmd_unfail(queue, group, count)
     if j ~= nil and j.state == 'failed' then
       QE.unindex_failure(jid, j)
       QE.unplace(jid, j)
+      QE.index_move(jid, j.queue, j.klass, queue, j.klass)
       redis.call('ZADD', QE.kq(queue, 'work'), QE.score(tonumber(j.priority) or 0, QE.next_seq()), jid)
       redis.call('HSET', QE.kj(jid), 'state', 'waiting', 'queue', queue, 'worker', '', 'expires', 0,
         'remaining', j.retries, 'time', QE.nows, 'exhausted', '')

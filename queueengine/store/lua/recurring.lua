@@ -201,6 +201,7 @@ function QE.spawn_recurring(queue, limit)
           'backoff', r.backoff or '', 'reply', '0',
           'history', QE.history_entry('put', {queue = queue, recurring = tjid}))
         for _, t in ipairs(tags) do QE.tag_index_add(child, t) end
+        QE.index_add(queue, r.klass, child)
         redis.call('ZADD', QE.kq(queue, 'work'), QE.score(priority, QE.next_seq()), child)
         QE.event('recurring', child, queue, {template = tjid})
         spawned = spawned + 1

@@ -25,6 +25,29 @@ function QE.tput(kind, queue, n)
   if redis.call('HINCRBY', key, queue, n) == n then redis.call('EXPIRE', key, 7200) end
 end
 
+-- tput_worker(kind, worker, n): the same per worker: s:w<kind>:<minute> (kind done or failed)
+-- holds worker -> jobs in that minute; each key lives two hours.
+function QE.tput_worker(kind, worker, n)
+  if worker == nil or worker == '' then return end
+  local key = QE.k('s:w' .. kind .. ':' .. math.floor(QE.now / 60))
+  if redis.call('HINCRBY', key, worker, n) == n then redis.call('EXPIRE', key, 7200) end
+end
+
+-- worker.throughput(worker, minutes) -> {done: [n per minute], failed: [...]} for the last
+-- `minutes` whole minutes including the current one, oldest first (at most 120: kept 2 hours).
+function QE.cmd_worker_throughput(worker, minutes)
+  QE.existing_name(worker, 'worker')
+  minutes = QE.integer(minutes ~= '' and minutes or 60, 'minutes', 1, 120)
+  local now_min = math.floor(QE.now / 60)
+  local done, failed = {}, {}
+  for i = 1, minutes do
+    local m = now_min - minutes + i
+    done[i] = tonumber(redis.call('HGET', QE.k('s:wdone:' .. m), worker)) or 0
+    failed[i] = tonumber(redis.call('HGET', QE.k('s:wfailed:' .. m), worker)) or 0
+  end
+  return '{"done":[' .. table.concat(done, ',') .. '],"failed":[' .. table.concat(failed, ',') .. ']}'
+end
+
 -- stat_sample(kind, queue, samples): add wait/run samples for today (run samples also count
 -- as finished jobs in the per-minute throughput).
 function QE.stat_sample(kind, queue, samples)

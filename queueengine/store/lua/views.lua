@@ -5,7 +5,7 @@
 -- size or a scan cap given by the caller). No command here writes anything.
 --
 -- Job summary (the row shape of every list):
---   {jid, klass, queue, state, worker, priority, tags, time, expires, scheduled, retries,
+--   {jid, klass, queue, state, worker, priority, tags, time, expires, scheduled, due_at, retries,
 --    remaining, data (a preview: at most `trunc` bytes of the JSON text), data_size,
 --    failure: {group, message (cut to 300 bytes), when} | null, missing (true: indexed but
 --    the record is gone)}
@@ -34,8 +34,9 @@ function QE.view_summary(jid, trunc)
   if h[3] == false then
     return '{"jid":' .. cjson.encode(jid) .. ',"missing":true}'
   end
-  local j = {state = h[3], expires = h[8]}
+  local j = {state = h[3], expires = h[8], queue = h[2]}
   local data = h[12] or ''
+  local due = QE.due_at(jid, j)
   return '{"jid":' .. cjson.encode(jid)
     .. ',"klass":' .. cjson.encode(h[1] or '')
     .. ',"queue":' .. cjson.encode(h[2] or '')
@@ -46,6 +47,7 @@ function QE.view_summary(jid, trunc)
     .. ',"time":' .. QE.fnum(tonumber(h[7]) or 0)
     .. ',"expires":' .. QE.fnum(tonumber(h[8]) or 0)
     .. ',"scheduled":' .. (tonumber(h[9]) and QE.fnum(tonumber(h[9])) or 'null')
+    .. ',"due_at":' .. (due and QE.fnum(due) or 'null')
     .. ',"retries":' .. (tonumber(h[10]) or 0)
     .. ',"remaining":' .. (tonumber(h[11]) or 0)
     .. ',"data":' .. cjson.encode(cut(data, trunc))
