@@ -9,6 +9,7 @@
     client.operator.set_priority(jids, 5); client.operator.tag(jids, ["urgent"])
     size = client.operator.group_size("images-IOError")
     chunk = client.operator.group_jids("images-IOError", skip=0, count=500)   # oldest first
+    matching, missing = client.operator.matching(jids, state="failed", queue="emails")   # find's filters
     client.operator.progress / client.operator.live    # the dashboard's reserved keys
 
 Every call checks all of its arguments before anything is written (``InvalidArgument`` naming
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from queueengine.exceptions import InvalidArgument
 from queueengine.job import Job
-from queueengine.operator import bulk
+from queueengine.operator import bulk, search
 from queueengine.operator.bulk import BulkResult
 from queueengine.operator.reserved import LiveCoordination, ProgressRecords
 from queueengine.operator.rows import MAX_JIDS, check_jids, read_rows
@@ -66,6 +67,15 @@ class Operator:
         skip = _args.integer(skip, "skip")
         count = _args.integer(count, "count", 1, MAX_JIDS)
         return self.client.store.failure_group_tail(group, skip, count)[1]
+
+    def matching(self, jids: Sequence[str], **filters: Any) -> tuple[list[str], list[str]]:
+        """Which of ``jids`` (at most ``MAX_JIDS``) pass ``client.jobs.find``'s filters now
+        (the same keyword arguments: ``queue``, ``state``, ``klass``, ``tag``, ``worker``,
+        ``data``, ``text``, ``since``, ``until``; none: every job matches), checked by ``find``'s
+        own code in one call: ``(matching, missing)``, both in the order given; the jids in
+        neither exist but no longer match. An "act on all matching" operation re-checks each
+        chunk with it before acting."""
+        return search.match(self.client, jids, filters)
 
     # ------------------------------------------------------------------ bulk operations
     def retry(self, jids: Sequence[str]) -> BulkResult:

@@ -18,11 +18,12 @@ import base64
 import binascii
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from queueengine.exceptions import InvalidArgument
 from queueengine.job import Job
+from queueengine.operator.rows import check_jids
 from queueengine.store import args as _args
 from queueengine.types import ClassCount, FindResult, JobPayload, JobState
 
@@ -161,6 +162,23 @@ def find(client: Client, *, queue: str | None = None, state: str | JobState | No
         if nxt is None or len(jobs) >= limit or time.monotonic() >= deadline:
             return {"jobs": jobs, "cursor": encode_cursor(nxt), "scanned": scanned}
         raw_cursor = nxt
+
+
+FILTER_NAMES = ("queue", "state", "klass", "tag", "worker", "data", "text", "since", "until")
+"""The filters of ``find`` (the arguments ``match`` takes by name)."""
+
+
+def match(client: Client, jids: Sequence[str], filters: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """See ``Operator.matching``: (jids that match now, jids not found), both in the order given."""
+    unknown = sorted(set(filters) - set(FILTER_NAMES))
+    if unknown:
+        raise InvalidArgument(f"filters: unknown filter {unknown[0]!r} (use {', '.join(FILTER_NAMES)})")
+    body = _args.dumps(find_filters(**filters), "filters")
+    checked = check_jids(jids)
+    if not checked:
+        return [], []
+    reply = _args.loads(client._call("find.match", body, *checked))
+    return list(reply["matching"]), list(reply["missing"])
 
 
 def classes(client: Client, queue: str | None = None, prefix: str = "", limit: int = 50) -> list[ClassCount]:

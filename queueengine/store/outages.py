@@ -33,7 +33,7 @@ REPEAT_SAFE_READS = frozenset({
     "view.jobs", "view.queues", "view.groups", "view.workers", "view.job", "view.recurring",
     "view.tracked_states", "view.tags",
     "metrics.series", "metrics.classes", "metrics.groups", "metrics.backlog", "metrics.totals",
-    "find", "find.classes", "worker.throughput",
+    "find", "find.classes", "find.match", "worker.throughput",
 })
 """Lua commands that only read (``peek`` may also spawn and promote what is due, ``metrics.totals``
 fold finished hours into running totals: both idempotent)."""

@@ -235,6 +235,9 @@ CASES: list[tuple[str, list[Any], type[QueueEngineError], str]] = [
     ("find", ["{}", "", 5, 0], InvalidArgument, "read_max"),
     ("find.classes", ["", "", 0], InvalidArgument, "limit"),
     ("find.classes", ["", "", "x"], InvalidArgument, "limit"),
+    ("find.match", ['{"state": "nonsense"}', "w1"], InvalidArgument, "state"),
+    ("find.match", ["{}", "w1", ""], InvalidArgument, "jid"),
+    ("find.match", ["{}", *[f"j{i}" for i in range(501)]], InvalidArgument, "jids"),
     ("find.reindex", ["x", 10], InvalidArgument, "cursor"),
     ("find.reindex", ["0", 0], InvalidArgument, "count"),
 ]

@@ -638,3 +638,36 @@ def test_every_index_entry_is_looked_at_once_across_queues(engine: Client, redis
     assert scanned == 1200
     got, _ = page_all(engine, {"text": '"i":1'}, 7)   # i = 1, 10-19, 100-199, 1000-1199
     assert len(got) == 1 + 10 + 100 + 200 and sorted(got) == sorted(reference(redis_conn, engine, {"text": '"i":1'}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=st.lists(job_spec, min_size=1, max_size=30), f=filters)
+def test_matching_checks_given_jobs_as_find_does(engine: Client, other: Client, redis_conn: redis.Redis,
+                                                 clock: ManualClock, specs: list[dict[str, Any]],
+                                                 f: dict[str, Any]) -> None:
+    """``client.operator.matching(jids, **filters)``: exactly the given jobs the reference says
+    match, in the order given, and the jids that are gone (what bulk-on-match re-checks)."""
+    redis_conn.flushdb()
+    clock.set(1_700_000_000.0)
+    build(engine, other, specs, clock)
+    f = {k: (1_700_000_000.0 + v if k in ("since", "until") else v) for k, v in f.items()}
+    jids = all_jids(redis_conn, engine)
+    with contextlib.suppress(WrongState):   # a job gone since the search (unless others depend on it)
+        engine.cancel(jids[-1])
+    asked = [*reversed(jids), "ghost/1"]
+    matching, missing = engine.operator.matching(asked, **f)
+    wanted = reference(redis_conn, engine, f)
+    assert matching == [j for j in asked if j in wanted]
+    assert set(missing) == {"ghost/1"} | ({jids[-1]} if jids[-1] not in engine.jobs else set())
+    assert missing == [j for j in asked if j in set(missing)]
+
+
+def test_matching_refuses_bad_filters_and_too_many_jids(engine: Client, unchanged: Any) -> None:
+    jid = engine.queues["q"].put("app.K", {"a": 1})
+    assert engine.operator.matching([jid]) == ([jid], [])
+    assert engine.operator.matching([]) == ([], [])
+    for kwargs, named in (({"state": "nonsense"}, "state"), ({"colour": "red"}, "colour"), ({"limit": 5}, "limit"),
+                          ({"data": {}}, "data")):
+        assert named in str(unchanged(InvalidArgument, engine.operator.matching, [jid], **kwargs))
+    assert "jids" in str(unchanged(InvalidArgument, engine.operator.matching, [f"j{i}" for i in range(501)]))
+    assert "jids" in str(unchanged(InvalidArgument, engine.operator.matching, "abc"))

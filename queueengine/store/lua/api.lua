@@ -82,6 +82,7 @@ QE.api = {
     return QE.cmd_find(a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or '', a[8] or '')
   end,
   ['find.classes'] = function(a) return QE.cmd_find_classes(a[3] or '', a[4] or '', a[5] or '') end,
+  ['find.match'] = function(a) return QE.cmd_find_match(a[3] or '', rest(a, 4)) end,
   ['find.reindex'] = function(a) return QE.cmd_find_reindex(a[3] or '0', a[4] or '') end,
   -- read-only views for dashboards (views.lua)
   ['view.jobs'] = function(a)

@@ -518,3 +518,26 @@ function QE.cmd_find(raw, cursor, limit, read_max, set_max, budget)
   return {'{"jobs":[' .. table.concat(ctx.out, ',') .. '],"scanned":' .. ctx.scanned .. ',"source":"'
     .. source .. '"}', nxt or false}
 end
+
+-- find.match(filters_json, jid...) -> {"matching": [jid], "missing": [jid]}: which of the given
+--   jobs (at most 500) pass `find`'s filters now, by `find`'s own checks, in the order given, and
+--   which no longer exist (the others exist but no longer match). Reads only.
+function QE.cmd_find_match(raw, jids)
+  local f = parse_filters(raw)
+  if #jids > FIND_MAX_LIMIT then
+    QE.raise('InvalidArgument', 'jids: at most ' .. FIND_MAX_LIMIT .. ' per call, got ' .. #jids)
+  end
+  for _, jid in ipairs(jids) do QE.existing_name(jid, 'jid') end
+  local ctx = {f = f, jkey = QE.kj(''), row = {}}
+  use_fields(ctx, false)
+  local matching, missing = {}, {}
+  for _, jid in ipairs(jids) do
+    local h = load(ctx, jid)
+    if not h[1] then
+      missing[#missing + 1] = jid
+    elseif matches(ctx, jid, h, false) then
+      matching[#matching + 1] = jid
+    end
+  end
+  return '{"matching":' .. QE.list_json(matching) .. ',"missing":' .. QE.list_json(missing) .. '}'
+end
