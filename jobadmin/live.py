@@ -2,7 +2,8 @@
 
 One bridge per server process (per namespace): a single pub/sub subscription reads the
 namespace's event channel, however many tabs are open. Events mark topics dirty (``overview``,
-``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``, ``metrics``); a flusher sends one
+``queue.<name>``, ``job.<jid>``, ``workers``, ``failures``, ``metrics``, ``operations``: the
+explorer's "act on all matching" progress); a flusher sends one
 ``live.refresh`` per dirty topic to its Channels group, at most once per COALESCE seconds
 (the first event after a quiet spell goes out after FIRST_DELAY, so sparse events arrive at
 once and a burst of 10,000 becomes a handful of pushes). Consumers render the fragments.
@@ -75,6 +76,7 @@ PAGE_TOPICS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "completed": lambda kw: ["overview"],
     "recurring": lambda kw: ["overview"],
     "charts": lambda kw: ["metrics"],
+    "search": lambda kw: ["operations"],
 }
 """URL name of a dashboard page -> the topics that make it stale."""
 
@@ -124,6 +126,8 @@ def topics_for_event(name: str, jid: str | None, queue: str | None) -> set[str]:
         topics.add("workers")
     if name in METRIC_EVENTS:
         topics.add("metrics")
+    if name == "dashboard.op":
+        topics.add("operations")
     return topics
 
 

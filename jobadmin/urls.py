@@ -10,7 +10,7 @@ import re
 
 from django.urls import path, register_converter
 
-from jobadmin.views import actions, api, charts, editing, explorer, pages
+from jobadmin.views import actions, api, charts, editing, explorer, matching, pages
 
 
 class NameConverter:
@@ -55,6 +55,7 @@ urlpatterns = [
     path("failed/<qename:group>/", pages.failure_group, name="failure_group"),
     path("failed/<qename:group>/<str:action>-all/", actions.group_action, name="group_action"),
     path("operations/<qename:op_id>/", pages.operation, name="operation"),
+    path("operations/<qename:op_id>/stop/", actions.stop_operation, name="operation_stop"),
     path("workers/", pages.workers, name="workers"),
     path("workers/<qename:name>/", pages.worker, name="worker"),
     path("tracked/", pages.tracked, name="tracked"),
@@ -63,6 +64,8 @@ urlpatterns = [
     path("tags/", pages.tags, name="tags"),
     path("search/", explorer.explorer, name="search"),
     path("search/suggest/", explorer.suggest, name="search_suggest"),
+    path("search/act/", matching.review, name="search_act"),
+    path("search/act/start/", matching.start, name="search_act_start"),
     path("charts/", charts.charts, name="charts"),
     path("config/", pages.config, name="config"),
     path("config/set/", actions.config_action, name="config_action"),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -138,20 +138,43 @@ def queue_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
 @require_POST
 @staff_required
 def group_action(request: HttpRequest, group: str, action: str) -> HttpResponse:
-    """Retry, cancel or move every job of a failure group, in the background, in chunks."""
+    """Retry, cancel or move every job of a failure group, in the background, in chunks (one
+    audit entry, completed when the operation ends)."""
+    default = reverse("jobadmin:failure_group", args=[group])
     if action not in bulk.KINDS:
         messages.error(request, f"Unknown group action {action!r}")
         return _back(request, reverse("jobadmin:failures"))
+    check_action(request, action)
     client = client_of(request)
+    queue = (request.POST.get("queue") or "").strip() or None
+    try:
+        rec = bulk.start(client, action, group, queue, request.user.get_username(),
+                         actor=audit.Actor.of(request, namespace_of(request)))
+    except (InvalidArgument, QueueEngineError, ValueError) as exc:
+        messages.error(request, f"Could not {action}: {actions.describe_error(exc)}")
+        return _back(request, default)
+    what = {"retry": "Retrying", "cancel": "Canceling", "move": f"Moving to {queue}"}[action]
+    messages.success(request, f"{what} all {rec['total']:,} jobs of {group} in chunks of {bulk.CHUNK}; progress below")
+    return _back(request, default)
 
-    def work() -> tuple[str, dict[str, Any]]:
-        queue = (request.POST.get("queue") or "").strip() or None
-        rec = bulk.start(client, action, group, queue, request.user.get_username())
-        what = {"retry": "Retrying", "cancel": "Canceling", "move": f"Moving to {queue}"}[action]
-        return (f"{what} all {rec['total']:,} jobs of {group} in chunks of {bulk.CHUNK}; progress below",
-                {"target": group, "count": rec["total"], "detail": f"operation {rec['id']}"})
 
-    return _guarded(request, action, reverse("jobadmin:failure_group", args=[group]), work)
+@require_POST
+@staff_required
+def stop_operation(request: HttpRequest, op_id: str) -> HttpResponse:
+    """Stop a running operation (a group's or "act on all matching") before its next chunk;
+    needs the permission of what it does."""
+    client = client_of(request)
+    rec = bulk.get(client, op_id)
+    if rec is None:
+        raise Http404("no such operation (it may have expired)")
+    check_action(request, rec["kind"])
+    try:
+        bulk.request_stop(client, op_id, request.user.get_username())
+    except InvalidArgument as exc:
+        messages.error(request, f"Could not stop it: {exc}")
+    else:
+        messages.success(request, "Stopping the operation before its next chunk; what is done stays done")
+    return _back(request, reverse("jobadmin:operation", args=[op_id]))
 
 
 @require_POST

@@ -17,9 +17,11 @@ import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from jobadmin import conf
+from jobadmin import bulk, conf
 from jobadmin.engine import client_of
 from jobadmin.explorer import QUALIFIERS, STATES, USAGE, Query, QueryError, parse, quote
+from jobadmin.permissions import allowed_actions
+from jobadmin.views import matching
 from jobadmin.views.pages import _render, page
 from queueengine import Client, InvalidArgument, Job
 
@@ -81,6 +83,10 @@ def explorer(request: HttpRequest) -> HttpResponse:
     """Jobs matching the query bar, in any state, streamed in with the scan's progress."""
     params = request.GET
     client = client_of(request)
+    if request.headers.get("X-Live-Render") == "1" or (
+            request.headers.get("HX-Request") and request.headers.get("HX-Target") == "operations"):
+        # the live bridge and the progress poll want only the "act on all matching" operations
+        return _render(request, "jobadmin/explorer.html", matching.operations_context(client), ("operations",))
     text = query_text(params)
     size = conf.page_size()
     shown, scanned = _int(params, "shown"), _int(params, "scanned")
@@ -111,7 +117,10 @@ def explorer(request: HttpRequest) -> HttpResponse:
             canonical=query.text_form() if text else "")
     if params.get("more") == "1" and request.headers.get("HX-Request"):
         return render(request, "jobadmin/partials/explorer_more.html", context)
-    return _render(request, "jobadmin/explorer.html", context, ("explorer_results",))
+    context.update(matching.operations_context(client), chunk=bulk.CHUNK,
+                   match_actions=matching.match_actions(allowed_actions(request.user))
+                   if found is not None else [])
+    return _render(request, "jobadmin/explorer.html", context, ("explorer_results", "operations"))
 
 
 @page()

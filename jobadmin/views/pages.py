@@ -120,8 +120,8 @@ def failures(request: HttpRequest) -> HttpResponse:
     """Failure groups with counts, first and last seen and a sample message."""
     client = client_of(request)
     context = presenters.failures(client, request.GET)
-    context["operations"] = bulk.recent(client)
-    context["operations_running"] = any(op["state"] == "running" for op in context["operations"])
+    context["operations"] = bulk.recent(client, scope="group")
+    context["operations_running"] = any(op["running"] for op in context["operations"])
     return _render(request, "jobadmin/failures.html", context, ("failure_groups", "operations"))
 
 
@@ -135,17 +135,18 @@ def failure_group(request: HttpRequest, group: str) -> HttpResponse:
         raise Http404(str(exc)) from exc
     ops = bulk.recent(client, group)
     context.update(group=group, operations=ops, group_ref={"group": group, "count": context["page"]["total"]},
-                   operations_running=any(op["state"] == "running" for op in ops))
+                   operations_running=any(op["running"] for op in ops))
     return _render(request, "jobadmin/failure_group.html", context, ("job_table", "operations"))
 
 
 @page()
 def operation(request: HttpRequest, op_id: str) -> HttpResponse:
-    """A group operation's progress (the fragment polls itself while it runs)."""
+    """An operation's progress (a group's or "act on all matching"; the fragment polls itself
+    while it runs)."""
     rec = bulk.get(client_of(request), op_id)
     if rec is None:
         raise Http404("no such operation")
-    context = {"op": rec, "operations": [rec], "operations_running": rec["state"] == "running"}
+    context = {"op": rec, "operations": [rec], "operations_running": rec["running"]}
     return _render(request, "jobadmin/operation.html", context, ("operations",))
 
 

@@ -67,3 +67,13 @@ def failed_jobs(qe: Client) -> Callable[..., list[str]]:
         return jids
 
     return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Operations a test started (group retry-all, act on all matching) end with the test body,
+    before its fixtures go (the database among them): no thread outlives its test."""
+    yield
+    from jobadmin import bulk
+
+    assert bulk.wait_all(60), "an operation thread did not end within 60 s"

@@ -77,7 +77,8 @@
   }
   function liveFragments() {
     return Array.prototype.slice.call(document.querySelectorAll("main section[id]")).filter(function (el) {
-      return !el.parentElement.closest("section[id]");
+      // data-no-poll: a fragment the page fills itself (the explorer's results)
+      return !el.parentElement.closest("section[id]") && !el.hasAttribute("data-no-poll");
     });
   }
   function pollOnce() {
