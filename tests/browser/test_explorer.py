@@ -140,3 +140,58 @@ def test_new_pages_have_no_csp_violations_and_fit_a_phone(page: Any, browser: An
         width = small.evaluate("document.documentElement.scrollWidth")
         assert width <= 391, (path, width)
     phone.close()
+
+
+OBSERVE_OPERATION_STATES = """window.__opStates = [];
+new MutationObserver(() => {
+  const el = document.querySelector('#operations [data-op]');
+  const states = window.__opStates;
+  if (el && states[states.length - 1] !== el.dataset.state) states.push(el.dataset.state);
+}).observe(document.getElementById('main'), {subtree: true, childList: true, attributes: true});"""
+"""Records each state the first operation on the page shows, in order (the page's own updates)."""
+
+
+def test_retry_all_matching_shows_live_progress_and_changes_exactly_the_matches(
+        page: Any, dashboard_url: str, engine_b: Any, redis_conn: Any) -> None:
+    """Run a query, open "Act on all matching", review what will happen, start: the operation
+    appears and reaches done on the page without a reload (pushed or polled), and in Redis
+    exactly the matching jobs were retried."""
+    emails, reports = engine_b.queues["emails"], engine_b.queues["reports"]
+
+    def failed(q: Any, klass: str, n: int) -> list[str]:
+        jids = q.put_many([{"klass": klass, "data": {"i": i}, "retries": 0} for i in range(n)])
+        for job in q.pop(n):
+            job.fail("broken-Error", "it broke")
+        return list(jids)
+
+    hits = failed(emails, "app.jobs.Send", 30)
+    misses = failed(reports, "app.jobs.Send", 3) + failed(emails, "app.jobs.Other", 3)
+    misses.append(emails.put("app.jobs.Send", {"i": 99}))
+    before = {jid: redis_conn.hgetall(engine_b.keys.job(jid)) for jid in misses}
+    text = "state:failed queue:emails class:app.jobs.Send"
+    page.add_init_script(RECORD)
+    page.goto(dashboard_url + "/jobs/search/?q=" + quote(text))
+    _wait_done(page)
+    rows = _rows(page)
+    assert rows and set(rows) <= set(hits)
+    page.wait_for_selector("#live-badge[data-live-state=live]")
+    page.evaluate("window.__sameDocument = true")
+    page.evaluate(OBSERVE_OPERATION_STATES)
+    page.click("#match-act summary")
+    page.select_option("#match-action", "retry")
+    page.click("[data-match-review]")
+    page.wait_for_selector("[data-match-sentence]")
+    assert page.inner_text("[data-match-sentence]") == f"Retry every job matching {text}"
+    assert "30 jobs match now" in page.inner_text("#match-review")
+    page.click("[data-match-start]")
+    page.wait_for_selector("#operations [data-op][data-scope=match]")
+    page.wait_for_selector("#operations [data-op][data-state=done]")
+    op = page.locator("#operations [data-op]").first
+    assert "30 done, 0 skipped of 30 (100%)" in op.inner_text()
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+    states = page.evaluate("window.__opStates")
+    assert states[0] in ("finding", "running") and states[-1] == "done", states
+    assert page.locator("#match-review").inner_text() == ""
+    assert page.evaluate("window.__csp") == []
+    assert [j.state.value for j in engine_b.jobs.get(*hits)] == ["waiting"] * 30
+    assert {jid: redis_conn.hgetall(engine_b.keys.job(jid)) for jid in misses} == before

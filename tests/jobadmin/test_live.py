@@ -207,6 +207,27 @@ async def test_job_page_follows_its_job(django_user_model: Any, qe: Client, brid
     await comm.disconnect()
 
 
+async def test_the_explorer_follows_its_operations(django_user_model: Any, qe: Client, failed_jobs: Any,
+                                                  bridges: None) -> None:
+    """The explorer is pushed its "act on all matching" operations only (never its results, which
+    it fills itself): an operation started after the tab opened arrives, then its end."""
+    from jobadmin import bulk
+    from jobadmin.explorer import parse
+
+    jids = await sync_to_async(failed_jobs)(3)
+    staff = await staff_cookie(django_user_model)
+    comm, connected, _ = await connect("/jobs/search/?q=state%3Afailed", staff)
+    assert connected
+    first = await comm.receive_from(timeout=20)
+    assert first.lstrip().startswith('<section id="operations"') and "explorer_results" not in first
+    filters = parse("state:failed", 0).find_kwargs()
+    op = await sync_to_async(bulk.start_matching)(qe, bulk.Action.make("retry"), "state:failed", filters, "t")
+    got = await receive_containing(comm, f'data-op="{op["id"]}" data-state="done"', timeout=20)
+    assert "3</span> done" in got[-1] and "explorer_results" not in "".join(got)
+    assert [j.state.value for j in await sync_to_async(qe.jobs.get)(*jids)] == ["waiting"] * 3
+    await comm.disconnect()
+
+
 async def test_hidden_tab_pauses_then_catches_up(django_user_model: Any, qe: Client, bridges: None) -> None:
     """``{"pause": true}`` stops pushes; ``{"pause": false}`` sends one fresh render.
 
