@@ -412,6 +412,7 @@ def _readable(op_id: str, stored: Mapping[str, str]) -> dict[str, Any]:
         reasons = {}
     rec["reasons_list"] = sorted(reasons.items(), key=lambda item: -item[1])
     rec["running"] = rec["state"] in RUNNING_STATES
+    rec["stoppable"] = rec["state"] == "interrupted" or (rec["running"] and not rec.get("stop"))
     what = "every job matching \0" if rec["scope"] == "match" else "every job of \0"
     before, _, after = phrase(rec["kind"], rec.get("value") or rec.get("queue") or "", what).partition("\0")
     rec["sentence_before"], rec["sentence_after"] = before, after

@@ -350,6 +350,7 @@ def test_htmx_start_answers_with_the_operation_as_it_started(admin_web: Any, qe:
     assert body.lstrip().startswith('<section id="operations" hx-get="/jobs/search/" hx-trigger="every 1s"')
     assert f'data-op="{op["id"]}" data-state="finding"' in body and "Finding the matching jobs" in body
     assert '<div id="match-review" hx-swap-oob="true"></div>' in body
+    assert f'action="/jobs/operations/{op["id"]}/stop/"' in body     # a Stop button while it runs
     assert bulk.wait(op["id"], 60)
     polled = admin_web.get("/jobs/search/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="operations").content.decode()
     assert polled.lstrip().startswith('<section id="operations">') and f'data-op="{op["id"]}" data-state="done"' in polled
@@ -385,3 +386,45 @@ def test_hostile_names_in_the_query_and_the_move_target(admin_web: Any, qe: Clie
 def quote_url(text: str) -> str:
     """``{{ value|urlencode }}`` of Django (``/`` kept)."""
     return url_quote(text, safe="/")
+
+
+def test_a_stop_while_finding_ends_before_any_chunk(qe: Client) -> None:
+    """The stop flag is read between find's pages too: nothing is collected or acted on."""
+    world(qe)
+    source = bulk.MatchSource(parse(QUERY, qe.now()).find_kwargs(), stop=lambda: True)
+    with pytest.raises(bulk.Stopped):
+        source.prepare(qe, lambda found: None)
+    assert source.jids == []
+    source = bulk.MatchSource(parse(QUERY, qe.now()).find_kwargs())
+    seen: list[int] = []
+    assert source.prepare(qe, seen.append) == 7 and seen[-1] == 7 and len(set(source.jids)) == 7
+
+
+def test_an_operation_whose_server_stopped_shows_interrupted_and_can_be_closed(admin_web: Any, qe: Client) -> None:
+    """A record still "finding" long after its last write, with no thread here: interrupted;
+    Stop marks it canceled at once."""
+    qe.operator.progress.create("deadbeef", {"id": "deadbeef", "scope": "match", "kind": "retry", "query": QUERY,
+                                             "group": "", "state": "finding", "updated": 1.0, "started": 1.0,
+                                             "user": "gone", "total": 0, "done": 0, "skipped": 0})
+    rec = bulk.get(qe, "deadbeef")
+    assert rec is not None and rec["state"] == "interrupted" and not rec["running"]
+    page = admin_web.get("/jobs/search/").content.decode()
+    assert 'data-state="interrupted"' in page and 'action="/jobs/operations/deadbeef/stop/"' in page
+    assert admin_web.post("/jobs/operations/deadbeef/stop/").status_code == 303
+    rec = bulk.get(qe, "deadbeef")
+    assert rec is not None and (rec["state"], rec["stopped_by"]) == ("canceled", "user1")
+
+
+def test_each_page_lists_its_own_kind_of_operation(admin_web: Any, qe: Client, failed_jobs: Any) -> None:
+    """The failures pages list group operations; the explorer lists "act on all matching"."""
+    failed_jobs(2)
+    group_op = bulk.start(qe, "retry", "work-ValueError", None, "t")
+    failed_jobs(2, group="other-Error", queue="other")
+    match_op = run(qe, "retry", text="queue:other")
+    assert bulk.wait(group_op["id"], 60)
+    failures = admin_web.get("/jobs/failed/").content.decode()
+    explorer = admin_web.get("/jobs/search/").content.decode()
+    assert f'data-op="{group_op["id"]}"' in failures and f'data-op="{match_op["id"]}"' not in failures
+    assert f'data-op="{match_op["id"]}"' in explorer and f'data-op="{group_op["id"]}"' not in explorer
+    detail = admin_web.get(f"/jobs/operations/{match_op['id']}/").content.decode()
+    assert "Act on all matching" in detail and "Retry every job matching" in detail
