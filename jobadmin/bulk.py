@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from django.db import connections
 
 from jobadmin import actions, audit
-from queueengine import Client, InvalidArgument
+from queueengine import Client, InvalidArgument, QueueEngineError
 from queueengine.operator import BulkResult, check_name, check_names, check_priority
 
 log = logging.getLogger(__name__)
@@ -303,6 +303,9 @@ class Run:
             self._chunks()
         except Stopped:
             state = "canceled"
+        except (InvalidArgument, QueueEngineError) as exc:   # said to the operator on the page
+            log.warning("operation %s failed: %s", self.op_id, exc)
+            state, error = "failed", actions.describe_error(exc)
         except Exception as exc:  # the operation reports what went wrong; the server goes on
             log.exception("operation %s failed", self.op_id)
             state, error = "failed", actions.describe_error(exc)

@@ -372,6 +372,8 @@ def test_hostile_names_in_the_query_and_the_move_target(admin_web: Any, qe: Clie
     review = admin_web.get(review_url(text, "move", queue=target)).content.decode()
     assert f"Move every job matching <code>{html.escape(text)}</code> to queue {html.escape(target)}" in review
     assert "3 jobs match now" in review
+    hidden = dict(re.findall(r'<input type="hidden" name="(q|queue|action)" value="([^"]*)">', review))
+    assert {k: html.unescape(v) for k, v in hidden.items()} == {"q": text, "queue": target, "action": "move"}
     response = admin_web.post("/jobs/search/act/start/", {"q": text, "action": "move", "queue": target})
     assert response.status_code == 303 and response["Location"] == "/jobs/search/?" + urlencode({"q": text})
     op = bulk.recent(qe, scope="match")[0]
@@ -428,3 +430,13 @@ def test_each_page_lists_its_own_kind_of_operation(admin_web: Any, qe: Client, f
     assert f'data-op="{match_op["id"]}"' in explorer and f'data-op="{group_op["id"]}"' not in explorer
     detail = admin_web.get(f"/jobs/operations/{match_op['id']}/").content.decode()
     assert "Act on all matching" in detail and "Retry every job matching" in detail
+
+
+def test_too_many_matches_fail_before_anything_changes(qe: Client, redis_conn: redis.Redis,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "MAX_MATCHES", 5)
+    world(qe)
+    before = {k: v for k, v in snapshot(redis_conn).items() if b"dash:" not in k}
+    rec = run(qe, "cancel")
+    assert (rec["state"], rec["done"]) == ("failed", 0) and "more than 5 jobs match" in rec["error"]
+    assert {k: v for k, v in snapshot(redis_conn).items() if b"dash:" not in k} == before
