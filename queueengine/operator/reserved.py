@@ -26,10 +26,6 @@ from queueengine.exceptions import InvalidArgument
 from queueengine.store import args as _args
 from queueengine.store.session import Session
 
-RECORD = "dash:op:"
-RECORD_INDEX = "dash:ops"
-LEADER = "dash:live-leader"
-INTEREST = "dash:live-topics"
 DAY = 86400
 
 FieldValue = str | int | float
@@ -67,7 +63,7 @@ class ProgressRecords:
         self.store = store
 
     def _key(self, record_id: str) -> str:
-        return self.store.keys.key(RECORD + record_id)
+        return self.store.keys.dash_record(record_id)
 
     def create(self, record_id: str, fields: Mapping[str, FieldValue], ttl: float = DAY) -> None:
         """Store a new record (numbers as text) kept ``ttl`` seconds and index it as started now;
@@ -78,8 +74,8 @@ class ProgressRecords:
         pipe = self.store.redis.pipeline(transaction=False)
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, math.ceil(seconds))
-        pipe.zadd(self.store.keys.key(RECORD_INDEX), {record_id: now})
-        pipe.zremrangebyscore(self.store.keys.key(RECORD_INDEX), "-inf", now - seconds)
+        pipe.zadd(self.store.keys.dash_records, {record_id: now})
+        pipe.zremrangebyscore(self.store.keys.dash_records, "-inf", now - seconds)
         pipe.execute()
 
     def update(self, record_id: str, fields: Mapping[str, FieldValue], ttl: float = DAY) -> None:
@@ -100,7 +96,7 @@ class ProgressRecords:
         """Ids of the ``count`` most recently started records, newest first (some may have
         expired since: ``get`` then gives None)."""
         count = _args.integer(count, "count", 1, 1000)
-        return [_text(i) for i in self.store.redis.zrevrange(self.store.keys.key(RECORD_INDEX), 0, count - 1)]
+        return [_text(i) for i in self.store.redis.zrevrange(self.store.keys.dash_records, 0, count - 1)]
 
 
 @dataclass(frozen=True)
@@ -123,11 +119,11 @@ class LiveCoordination:
 
     @property
     def _leader(self) -> str:
-        return self.store.keys.key(LEADER)
+        return self.store.keys.dash_leader
 
     @property
     def _interest(self) -> str:
-        return self.store.keys.key(INTEREST)
+        return self.store.keys.dash_interest
 
     def acquire(self, token: str, ttl: float) -> bool:
         """Take the lease for ``ttl`` seconds when nobody holds it; True when ``token`` got it."""

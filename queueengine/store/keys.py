@@ -151,6 +151,25 @@ class Keys:
         """A worker's leases."""
         return f"{self.prefix}w:{worker}:jobs"
 
+    def dash_record(self, record_id: str) -> str:
+        """A dashboard progress record (``dash:op:<id>``; the engine never writes there)."""
+        return f"{self.prefix}dash:op:{record_id}"
+
+    @property
+    def dash_records(self) -> str:
+        """The index of the dashboard's progress records (id -> start time)."""
+        return self.prefix + "dash:ops"
+
+    @property
+    def dash_leader(self) -> str:
+        """The live bridges' leader lease."""
+        return self.prefix + "dash:live-leader"
+
+    @property
+    def dash_interest(self) -> str:
+        """The live topics open tabs follow (topic -> expiry)."""
+        return self.prefix + "dash:live-topics"
+
     @property
     def events(self) -> str:
         """The namespace's event channel."""

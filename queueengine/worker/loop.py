@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from queueengine.store.connection import is_transient
+from queueengine.store.keys import ModeKeys
 from queueengine.store.outages import warn
 from queueengine.worker.completions import Completions
 from queueengine.worker.dispatcher import Dispatcher, Outage, Waker
@@ -174,7 +175,7 @@ class Worker:
         """Jobs of the simple and recoverable delivery modes name no handler (a dispatch worker's
         ``jobs.each`` runs them): this worker would fail every one of them, so it does not start."""
         try:
-            raw = self.client.redis.get(self.client.keys.key("mode"))
+            raw = self.client.redis.get(ModeKeys(self.client.namespace).mode)
         except Exception:
             return  # Redis away: the registration below rides it out
         mode = raw.decode() if isinstance(raw, bytes) else raw

@@ -236,6 +236,13 @@ function QE.cmd_put(args, requeue)
   return s.jid
 end
 
+-- flush_puts(queue, work, idx): add a batch's pending work-set entries (jid -> score) and class
+-- index entries to the queue's keys (in chunks).
+local function flush_puts(queue, work, idx)
+  QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
+  QE.chunked('ZADD', QE.kidx(queue), idx, 2)
+end
+
 -- put_many(worker, queue, n, <12 put fields> * n[, trace]) -> JSON list of jids. All jobs are
 -- validated before the first write: one bad job rejects the batch. One EXISTS tells whether
 -- any jid is taken already (then each is looked up); the work set gets one ZADD.
@@ -272,16 +279,14 @@ function QE.cmd_put_many(args)
     s.seq, s.qjson, s.hist, s.tail = seq + i, qjson, hist, tail
     -- a jid given twice in one batch: the later put moves the earlier one
     if done[s.jid] then
-      QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}
-      QE.chunked('ZADD', QE.kidx(queue), idx, 2); idx = {}
+      flush_puts(queue, work, idx); work, idx = {}, {}
       s.old = QE.job(s.jid)
     end
     done[s.jid] = true
     if QE.do_put(worker, s, work, idx) ~= 'depends' then wake = true end
     jids[i] = s.jid
   end
-  QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
-  QE.chunked('ZADD', QE.kidx(queue), idx, 2)
+  flush_puts(queue, work, idx)
   announce(queue, wake)
   return QE.list_json(jids)
 end
@@ -334,16 +339,14 @@ function QE.cmd_put_batch(args)
   for i, item in ipairs(items) do
     base.jid, base.data, base.old, base.seq = item.jid, item.data, item.old, seq + i
     if done[item.jid] then
-      QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2); work = {}
-      QE.chunked('ZADD', QE.kidx(queue), idx, 2); idx = {}
+      flush_puts(queue, work, idx); work, idx = {}, {}
       base.old = QE.job(item.jid)
     end
     done[item.jid] = true
     if QE.do_put(worker, base, work, idx) ~= 'depends' then wake = true end
     jids[i] = item.jid
   end
-  QE.chunked('ZADD', QE.kq(queue, 'work'), work, 2)
-  QE.chunked('ZADD', QE.kidx(queue), idx, 2)
+  flush_puts(queue, work, idx)
   announce(queue, wake)
   return QE.list_json(jids)
 end
