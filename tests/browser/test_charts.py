@@ -65,8 +65,10 @@ def test_charts_fit_a_phone_in_light_and_dark(browser: Any, login_state: str, da
         page.wait_for_selector("svg.throughput-chart")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 391, (scheme, width)
-        box = page.locator("svg.throughput-chart").bounding_box()
-        assert box is not None and box["width"] <= 390 and box["height"] > 60
+        # measured in the page in one step: a live push may swap the chart in between two calls
+        box = page.evaluate("(() => { const r = document.querySelector('svg.throughput-chart')"
+                            ".getBoundingClientRect(); return {width: r.width, height: r.height}; })()")
+        assert box["width"] <= 390 and box["height"] > 60, (scheme, box)
         colours[scheme] = page.evaluate(
             "getComputedStyle(document.querySelector('svg.throughput-chart .tick-label')).fill")
         context.close()
