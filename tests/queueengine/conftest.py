@@ -10,6 +10,9 @@ import redis
 
 from queueengine import Client
 from queueengine.devtools.testing import ManualClock
+from queueengine.dispatch import memory as memory_backend
+
+from .dispatchpair import IDS, KINDS, Pair
 
 
 def _content(conn: redis.Redis, key: bytes) -> Any:
@@ -67,3 +70,13 @@ def other(redis_url: str, redis_conn: redis.Redis, clock: ManualClock) -> Iterat
 def q(engine: Client) -> Any:
     """Queue 'testing' of the engine fixture."""
     return engine.queues["testing"]
+
+
+@pytest.fixture(params=KINDS, ids=IDS)
+def pair(request: pytest.FixtureRequest, redis_url: str, redis_conn: redis.Redis) -> Iterator[Pair]:
+    """Clients and workers of one delivery-mode backend (each test runs over every kind)."""
+    memory_backend.reset()
+    made = Pair(request.param, redis_url)
+    yield made
+    made.close()
+    memory_backend.reset()

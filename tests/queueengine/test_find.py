@@ -1,13 +1,12 @@
 """Search: ``client.jobs.find`` against a brute-force reference (generated jobs, states, tags and
-data; every match exactly once across pages, also while jobs change between pages), the class
-index kept by every path a job takes in and out of a queue, bad arguments, ``due_at``,
-``job.edit``, ``client.jobs.classes`` / ``reindex`` and the per-worker counters."""
+data; every match exactly once across pages, also while jobs change between pages), cursors and
+bad arguments, and ``client.operator.matching``. The class index itself: test_class_index.py;
+``due_at``, ``job.edit`` and the per-worker counters: test_due_and_edit.py."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,115 +20,17 @@ from queueengine import Client, InvalidArgument, Job, WrongState
 from queueengine.devtools.testing import ManualClock
 from queueengine.operator import search
 
-QUEUES = ["a", "b/c", "é q"]
-CLASSES = ["app.Send", "app.SendLater", "app.other.X", "z"]
-TAGS = ["vip", "x y"]
-NAMES = ["bob", "al", "bo b"]
-
-
-# ---------------------------------------------------------------------- the reference
-def all_jids(conn: redis.Redis, client: Client) -> list[str]:
-    """Every job record of the client's namespace (its sub-keys are lists and sets)."""
-    head = client.keys.job("")
-    out = []
-    for key in conn.scan_iter(match=head.replace("{", "[{]").replace("}", "[}]") + "*", count=1000):
-        if conn.type(key) == b"hash":
-            out.append(key.decode()[len(head):])
-    return sorted(out)
-
-
-def last_change(job: Job) -> float:
-    t = job.time
-    if job.state.value == "failed" and job.failure and float(job.failure.get("when") or 0) > t:
-        t = float(job.failure["when"])
-    return t
-
-
-def at_path(doc: Any, path: str) -> Any:
-    missing = object()
-    v = doc
-    for seg in path.split("."):
-        if isinstance(v, dict) and seg in v:
-            v = v[seg]
-        elif isinstance(v, list) and seg.isdigit() and int(seg) < len(v):
-            v = v[int(seg)]
-        else:
-            return missing
-    return v
-
-
-def matches(job: Job, raw_data: str, f: dict[str, Any]) -> bool:
-    """The brute-force predicate: what find() must return."""
-    klass = f.get("klass")
-    if f.get("queue") is not None and job.queue_name != f["queue"]:
-        return False
-    if klass is not None and not (job.klass.startswith(klass[:-1]) if klass.endswith("*") else job.klass == klass):
-        return False
-    if f.get("state") is not None and job.state.value != f["state"]:
-        return False
-    if f.get("tag") is not None and f["tag"] not in job.tags:
-        return False
-    if f.get("worker") is not None and job.worker != f["worker"]:
-        return False
-    if f.get("text") is not None and f["text"] not in raw_data:
-        return False
-    for path, value in (f.get("data") or {}).items():
-        if at_path(orjson.loads(raw_data), path) != value:
-            return False
-    t = last_change(job)
-    if f.get("since") is not None and t < f["since"]:
-        return False
-    return not (f.get("until") is not None and t > f["until"])
-
-
-def reference(conn: redis.Redis, client: Client, f: dict[str, Any]) -> set[str]:
-    """The jids that match ``f`` now."""
-    jids = all_jids(conn, client)
-    jobs = client.jobs.get(*jids) if jids else []
-    return {j.jid for j in jobs if matches(j, conn.hget(client.keys.job(j.jid), "data").decode(), f)}
-
-
-def index_problems(conn: redis.Redis, client: Client) -> list[str]:
-    """Where the class index and the job records disagree (empty: in step)."""
-    problems = []
-    records = {}
-    for jid in all_jids(conn, client):
-        queue, klass = conn.hmget(client.keys.job(jid), "queue", "klass")
-        records[jid] = (queue.decode(), klass.decode())
-    indexed = {}
-    for key in conn.scan_iter(match=client.prefix.replace("{", "[{]").replace("}", "[}]") + "q:*:byclass"):
-        queue = key.decode()[len(client.prefix) + 2:-len(":byclass")]
-        for member in conn.zrange(key, 0, -1):
-            klass, _, jid = member.decode().rpartition("\0")
-            if jid in indexed:
-                problems.append(f"{jid} indexed twice")
-            indexed[jid] = (queue, klass)
-            if queue.encode() not in conn.smembers(client.keys.key("byclass")):
-                problems.append(f"queue {queue} not in the byclass registry")
-    for jid, where in records.items():
-        if indexed.get(jid) != where:
-            problems.append(f"{jid}: record {where}, index {indexed.get(jid)}")
-    problems.extend(f"{jid}: indexed, no record" for jid in set(indexed) - set(records))
-    return problems
-
-
-def page_all(client: Client, f: dict[str, Any], limit: int,
-             between: Callable[[], None] = lambda: None) -> tuple[list[str], int]:
-    """Every page of find(**f) (``between`` runs before each page after the first); the jids in
-    the order returned and the number of pages."""
-    out: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        page = client.jobs.find(**f, limit=limit, cursor=cursor)
-        pages += 1
-        assert len(page["jobs"]) <= limit
-        out.extend(j.jid for j in page["jobs"])
-        cursor = page["cursor"]
-        if cursor is None:
-            return out, pages
-        assert pages < 5000, "find does not end"
-        between()
+from .search_reference import (
+    CLASSES,
+    NAMES,
+    QUEUES,
+    TAGS,
+    all_jids,
+    index_problems,
+    matches,
+    page_all,
+    reference,
+)
 
 
 @pytest.fixture
@@ -427,133 +328,6 @@ def test_data_paths_reach_into_lists_and_compare_json_values(engine: Client) -> 
     assert [j.jid for j in find(data={"deep": {"l": [1, 2]}})["jobs"]] == [a]
     assert find(data={"missing": None})["jobs"] == []
     assert [j.jid for j in find(text='"sku":"x-1"')["jobs"]] == [a]
-
-
-# ---------------------------------------------------------------------- the index
-def test_every_way_in_and_out_of_a_queue_keeps_the_index(engine: Client, redis_conn: redis.Redis,
-                                                        clock: ManualClock) -> None:
-    """put, put_many, put_batch, requeue/move, advance, retry into another queue, unfail, cancel,
-    expiry by retention, recurring spawn, edit: after each, the index and the records agree."""
-    q = engine.queues["a"]
-    steps: list[Callable[[], Any]] = [
-        lambda: q.put("app.One", {}, jid="one"),
-        lambda: q.put_many([("app.Many", {"i": i}) for i in range(5)]),
-        lambda: q.put_many([{"klass": "app.Batch", "data": {}, "jid": f"b{i}"} for i in range(3)]),
-        lambda: q.put("app.Renamed", {}, jid="one"),                       # a re-put changes the class
-        lambda: engine.jobs["one"].move("b"),                              # type: ignore[union-attr]
-        lambda: engine.pop_from(["b"], 1)[0].complete(next_queue="c"),
-        lambda: engine.pop_from(["c"], 1)[0].retry(),
-        lambda: engine.pop_from(["c"], 1)[0].fail("g", "x"),
-        lambda: engine.unfail("g", "d"),
-        lambda: engine.cancel("b0"),
-        lambda: q.recur("app.Spawned", {}, interval=10, jid="r"),
-        lambda: clock.advance(25),
-        lambda: q.peek(10),
-        lambda: engine.jobs["r-1"].edit(data={"x": 1}, tags=["t"]),        # type: ignore[union-attr]
-    ]
-    for step in steps:
-        step()
-        assert index_problems(redis_conn, engine) == [], step
-    engine.config["jobs-history-count"] = 0
-    for job in engine.pop_from(["a", "d"], 20):
-        job.complete()
-    engine.housekeep()
-    assert index_problems(redis_conn, engine) == []
-    assert engine.jobs.find(state="complete")["jobs"] == []   # expired at once, and out of the index
-
-
-def test_classes_lists_each_class_with_its_count(engine: Client) -> None:
-    for i in range(6):
-        engine.queues["a" if i % 2 else "b"].put(CLASSES[i % 3], {})
-    assert engine.jobs.classes() == [{"klass": "app.Send", "count": 2}, {"klass": "app.SendLater", "count": 2},
-                                     {"klass": "app.other.X", "count": 2}]
-    assert engine.jobs.classes(queue="a") == [{"klass": "app.Send", "count": 1},
-                                              {"klass": "app.SendLater", "count": 1},
-                                              {"klass": "app.other.X", "count": 1}]
-    assert [c["klass"] for c in engine.jobs.classes(prefix="app.Se")] == ["app.Send", "app.SendLater"]
-    assert engine.jobs.classes(prefix="nothing") == []
-
-
-def test_reindex_indexes_jobs_written_without_the_index(engine: Client, redis_conn: redis.Redis) -> None:
-    """Records from before the index (simulated by dropping it) are found again after reindex."""
-    jids = [engine.queues[QUEUES[i % 3]].put("app.Old", {"i": i}) for i in range(50)]
-    for key in redis_conn.keys(engine.prefix.replace("{", "[{]").replace("}", "[}]") + "*byclass"):
-        redis_conn.delete(key)
-    assert engine.jobs.find(klass="app.Old")["jobs"] == []
-    seen: list[int] = []
-    assert engine.jobs.reindex(count=7, progress=seen.append) == 50
-    assert seen and seen[-1] == 50
-    assert sorted(j.jid for j in engine.jobs.find(klass="app.Old", limit=100)["jobs"]) == sorted(jids)
-    assert index_problems(redis_conn, engine) == []
-
-
-# ---------------------------------------------------------------------- due_at
-def test_due_at_says_when_a_scheduled_job_becomes_ready(engine: Client, clock: ManualClock) -> None:
-    q = engine.queues["q"]
-    later = q.put("app.K", {}, delay=90)
-    now = q.put("app.K", {})
-    job = engine.jobs[later]
-    assert job.due_at == pytest.approx(clock.now + 90)
-    assert engine.jobs[now].due_at is None
-    assert json.loads(engine("get", later))["due_at"] == pytest.approx(clock.now + 90)
-    assert engine.views.jobs("scheduled", "q")["jobs"][0]["due_at"] == pytest.approx(clock.now + 90)
-    assert engine.jobs.find(state="scheduled")["jobs"][0].due_at == pytest.approx(clock.now + 90)
-    template = q.recur("app.R", {}, interval=60, offset=30, jid="every-minute")
-    assert engine.jobs[template].due_at == pytest.approx(clock.now + 30)
-    clock.advance(100)
-    q.peek(5)
-    assert engine.jobs[later].due_at is None and engine.jobs[later].state.value == "waiting"
-
-
-# ---------------------------------------------------------------------- edit
-def test_edit_changes_a_waiting_job_in_place(engine: Client, clock: ManualClock) -> None:
-    q = engine.queues["q"]
-    first = q.put("app.K", {"v": 1}, tags=["old", "keep"])
-    second = q.put("app.K", {"v": 2})
-    job = engine.jobs[first]
-    assert isinstance(job, Job)
-    assert job.edit(data={"v": 10}, priority=5, tags=["keep", "new"]) == "waiting"
-    assert (job.data, job.priority, sorted(job.tags)) == ({"v": 10}, 5, ["keep", "new"])
-    assert engine.tags() and "old" not in engine.tags() and engine.jobs.tagged("new")["jobs"] == [first]
-    assert [j.jid for j in q.peek(2)] == [first, second]
-    assert job.history[-1]["what"] == "edited"
-    assert job.edit(delay=30) == "scheduled" and job.due_at == pytest.approx(clock.now + 30)
-    assert job.edit(delay=0) == "waiting" and job.due_at is None
-    assert [j.jid for j in q.peek(2)] == [first, second]   # priority 5 pops first
-
-
-def test_edit_refuses_other_states_and_bad_values(engine: Client, unchanged: Any) -> None:
-    q = engine.queues["q"]
-    first = q.put("app.K", {"v": 1})
-    popped = q.pop()
-    assert popped is not None and popped.jid == first
-    unchanged(WrongState, engine.jobs[first].edit, data={"v": 3})
-    popped.fail("g", "x")
-    unchanged(WrongState, engine.jobs[first].edit, priority=1)
-    fresh = engine.jobs[q.put("app.K", {"v": 4})]
-    assert isinstance(fresh, Job)
-    for kwargs in ({}, {"priority": 5000}, {"delay": -1}, {"tags": ["a{b}"]}, {"data": {"x": float("nan")}},
-                   {"tags": "one"}):
-        unchanged(InvalidArgument, fresh.edit, **kwargs)
-    engine.config["max-payload-bytes"] = 20
-    unchanged(InvalidArgument, fresh.edit, data={"x": "y" * 50})
-
-
-# ---------------------------------------------------------------------- per-worker counters
-def test_worker_throughput_counts_its_completions_and_failures(engine: Client, other: Client) -> None:
-    q = engine.queues["q"]
-    for i in range(5):
-        q.put("app.K", {"i": i})
-    jobs = engine.pop_from(["q"], 3)
-    jobs[0].complete()
-    engine.complete_many([(jobs[1], None)])
-    jobs[2].fail("g", "x")
-    other.pop_from(["q"], 1)[0].complete()
-    mine = engine.workers.throughput("worker")
-    assert (sum(mine["done"]), sum(mine["failed"]), len(mine["done"])) == (2, 1, 60)
-    assert sum(other.workers.throughput("another", minutes=5)["done"]) == 1
-    with pytest.raises(InvalidArgument, match="minutes"):
-        engine.workers.throughput("worker", minutes=0)
 
 
 def test_jobs_that_fail_again_between_pages_are_not_returned_twice(engine: Client, clock: ManualClock,
