@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.webclient import staff_web_client  # noqa: E402
 
 REQUESTS = 60
 
@@ -53,28 +54,7 @@ def seed(url: str, namespace: str, queue: str, jobs: int) -> str:
 
 def measure(url: str, namespace: str, queue: str, jid: str) -> dict[str, list[float]]:
     """Milliseconds per request for each page."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["REDIS_URL"] = url
-    os.environ["QE_NAMESPACE"] = namespace
-    os.environ["CHANNEL_LAYER"] = "memory"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("QE_DATA_DIR", tempfile.mkdtemp(prefix="qe-bench-dash-"))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import Client as WebClient
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True,
-                                                                                 "is_superuser": True})
-    web = WebClient()
-    web.force_login(user)
+    web = staff_web_client(url, namespace, "qe-bench-dash-")
     pages = {"overview": "/jobs/", "queue": f"/jobs/queue/{queue}/", "queue_waiting": f"/jobs/queue/{queue}/?tab=waiting",
              "queue_waiting_deep": f"/jobs/queue/{queue}/?tab=waiting&page=20000",
              "job": f"/jobs/job/{jid}/", "failures": "/jobs/failed/", "workers": "/jobs/workers/"}

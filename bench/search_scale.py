@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.webclient import staff_web_client  # noqa: E402
 
 NAMESPACE = "bench-search"
 QUEUES = ["emails", "reports", "images", "billing"]
@@ -89,25 +90,7 @@ def first_page(client: Any, rnd: random.Random) -> list[float]:
 
 def explorer_page(url: str, rnd: random.Random) -> list[float]:
     """Milliseconds per request of the explorer page for a class + data query (full Django stack)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.update(REDIS_URL=url, QE_NAMESPACE=NAMESPACE, CHANNEL_LAYER="memory", DJANGO_DEBUG="0")
-    os.environ.setdefault("QE_DATA_DIR", tempfile.mkdtemp(prefix="qe-bench-search-"))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import Client as WebClient
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True,
-                                                                                 "is_superuser": True})
-    web = WebClient()
-    web.force_login(user)
+    web = staff_web_client(url, NAMESPACE, "qe-bench-search-")
     web.get("/jobs/search/?q=state:failed")
     out = []
     for _ in range(SAMPLES):
