@@ -6,14 +6,16 @@ clients, timeouts, strict priority, failures, the engine records behind the dura
 """
 
 from tests.cluster.on_cluster import *  # noqa: F403 - fixture overrides
-from tests.queueengine.test_dispatch import (  # noqa: F401 - fixture and tests re-run here
-    pair,
-    test_a_reconnecting_client_still_gets_its_results,
+from tests.queueengine.conftest import pair  # noqa: F401 - the fixture, on the cluster's redis_url
+from tests.queueengine.test_dispatch import (  # noqa: F401 - tests re-run here
     test_client_timeout_leaks_nothing,
     test_failures_reach_the_client_and_free_the_slot,
     test_prefix_is_another_name_for_the_namespace,
     test_strict_priority_over_several_queues,
     test_submit_is_a_future_resolved_by_a_worker,
+)
+from tests.queueengine.test_dispatch_lifecycle import (  # noqa: F401
+    test_a_reconnecting_client_still_gets_its_results,
 )
 from tests.queueengine.test_modes import (  # noqa: F401
     cleanup,
