@@ -409,7 +409,10 @@ class SentinelEndpoint(Endpoint):
         self.service: str = pool.service_name
         self.sentinels = [(str(s.connection_pool.connection_kwargs["host"]),
                            int(s.connection_pool.connection_kwargs["port"])) for s in self.manager.sentinels]
-        self.sentinel_kwargs: dict[str, Any] = dict(self.manager.sentinel_kwargs or {})
+        # redis-py's Sentinel stores a synchronous Retry in its sentinel_kwargs; the asyncio Sentinel
+        # builds its own (an inherited sync one would be converted with a warning)
+        self.sentinel_kwargs: dict[str, Any] = {k: v for k, v in (self.manager.sentinel_kwargs or {}).items()
+                                                if k != "retry"}
         self.kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _DROP}
 
     def options(self) -> dict[str, Any]:

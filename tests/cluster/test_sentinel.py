@@ -201,3 +201,24 @@ async def test_asyncio_clients_go_through_sentinel(sentinel_pair: LocalSentinel,
     await asyncio.to_thread(job.complete, {"ok": True})
     assert await waiter == {"ok": True}
     await events.aclose()
+
+
+async def test_asyncio_sentinel_client_is_built_without_a_sync_retry(sentinel_client: Client) -> None:
+    """redis-py's sync Sentinel keeps a synchronous ``Retry`` in its ``sentinel_kwargs``; the asyncio
+    client is built from the endpoint's copy without it (no conversion warning) and still answers."""
+    import warnings
+
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    endpoint = sentinel_client.endpoint
+    assert isinstance(endpoint, SentinelEndpoint)
+    assert "retry" not in endpoint.sentinel_kwargs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the conversion warning would fail the test here
+        aclient = endpoint.asyncio()
+        try:
+            assert await aclient.ping() is True
+            manager = aclient.connection_pool.sentinel_manager
+            assert all(isinstance(s.get_retry(), AsyncRetry) for s in manager.sentinels)
+        finally:
+            await aclient.aclose()
