@@ -21,7 +21,7 @@ fi
 
 # "venv python focus": focus "-" runs the whole suite, else it names the leg's focused subset.
 FOCUS_DJANGO52="tests/test_embedding.py tests/test_checks.py tests/test_cli.py tests/test_conf.py tests/test_tasks_backend.py"
-FOCUS_VALKEY="tests/test_infrastructure.py tests/test_tasks_backend.py $(printf 'tests/queueengine/test_%s.py ' scripts lifecycle events_results worker modes dependencies recurring stalls tags_tracking conformance_extra retention limits errors metrics find operator lost_replies)"
+FOCUS_VALKEY="tests/test_infrastructure.py tests/test_tasks_backend.py $(printf 'tests/queueengine/test_%s.py ' scripts lifecycle events_results worker worker_handlers data_validation modes dependencies recurring stalls tags_tracking conformance_extra retention limits errors metrics find operator lost_replies)"
 combos=()
 [[ -n $py311 ]] && combos+=(".venv $py311 -")
 if [[ -n $py312 ]]; then

@@ -169,3 +169,25 @@ def test_every_delivery_mode_refuses_an_unstorable_result(mode_cfg: tuple[str, d
     finally:
         worker.stop(timeout=5)
     assert len(seen) == 1 and isinstance(seen[0], InvalidArgument)
+
+
+@pytest.mark.parametrize("text", ['{"v": NaN}', '{"v": [1, -Infinity]}', '{"v": 0x10}', '{"v": {"w": 1e999}}',
+                                  '{"v": -2E+400}', "nan"])
+def test_a_raw_lua_caller_cannot_store_what_json_cannot_read(engine: Client, text: str,
+                                                              unchanged: Callable[..., Any]) -> None:
+    """The Python API refuses NaN before Redis sees it; a caller of the Lua library (another language,
+    a bridge) is refused by the Lua side, which otherwise decodes NaN, Infinity and hex numbers
+    (Redis's cjson) and overflowing exponents, and would store data no JSON reader can read back."""
+    args = ("w", "raw", "raw-jid", "k", text, 0, 0, "[]", 5, "[]", "", "[]", 0, "")
+    err = unchanged(InvalidArgument, engine, "put", *args)
+    assert "data must be valid JSON" in str(err) and "NaN" in str(err)
+
+
+def test_the_lua_side_still_reads_every_finite_number(engine: Client) -> None:
+    """Strictness costs nothing legal: big exponents that fit a double, a 'nan' inside a string,
+    and the decoder setting is restored for the server's other scripts."""
+    text = '{"a": 1e308, "b": -2.5E-300, "c": "nan 0x10 1e999 Infinity", "d": [1E+200]}'
+    assert engine("put", "w", "raw", "raw-ok", "k", text, 0, 0, "[]", 5, "[]", "", "[]", 0, "") in (b"raw-ok", "raw-ok")
+    assert engine.jobs["raw-ok"].data == {"a": 1e308, "b": -2.5e-300, "c": "nan 0x10 1e999 Infinity", "d": [1e200]}
+    lenient = engine.redis.eval("return tostring(cjson.decode_invalid_numbers())", 0)
+    assert lenient in (b"true", "true")
