@@ -9,20 +9,17 @@ from typing import Any
 
 import pytest
 import redis
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
-pytest.importorskip("opentelemetry.sdk")
-
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
-
-from queueengine import (  # noqa: E402
+from queueengine import (
     Client,
     DuplicateJob,
-    tracing,  # noqa: E402
+    tracing,
 )
-from queueengine.devtools.testing import run_jobs  # noqa: E402
+from queueengine.devtools.testing import run_jobs
 
 
 @pytest.fixture
