@@ -171,13 +171,12 @@ def test_every_delivery_mode_refuses_an_unstorable_result(mode_cfg: tuple[str, d
     assert len(seen) == 1 and isinstance(seen[0], InvalidArgument)
 
 
-@pytest.mark.parametrize("text", ['{"v": NaN}', '{"v": [1, -Infinity]}', '{"v": 0x10}', '{"v": {"w": 1e999}}',
-                                  '{"v": -2E+400}', "nan"])
+@pytest.mark.parametrize("text", ['{"v": NaN}', '{"v": [1, -Infinity]}', '{"v": {"w": inf}}', '{"v": 0x10}', "nan"])
 def test_a_raw_lua_caller_cannot_store_what_json_cannot_read(engine: Client, text: str,
                                                               unchanged: Callable[..., Any]) -> None:
     """The Python API refuses NaN before Redis sees it; a caller of the Lua library (another language,
-    a bridge) is refused by the Lua side, which otherwise decodes NaN, Infinity and hex numbers
-    (Redis's cjson) and overflowing exponents, and would store data no JSON reader can read back."""
+    a bridge) is refused by the Lua side, where Redis's cjson would take NaN, Infinity, inf and hex
+    numbers and store data no JSON reader can read back."""
     args = ("w", "raw", "raw-jid", "k", text, 0, 0, "[]", 5, "[]", "", "[]", 0, "")
     err = unchanged(InvalidArgument, engine, "put", *args)
     assert "data must be valid JSON" in str(err) and "NaN" in str(err)

@@ -241,32 +241,18 @@ function QE.integer(v, name, min, max)
   return n
 end
 
--- Has a decoded JSON value a number JSON cannot write back (an overflowing exponent decodes
--- to +-inf)? Walked only when the text has an exponent of three digits or more.
-local function has_infinite_number(v)
-  if type(v) == 'number' then return v == math.huge or v == -math.huge end
-  if type(v) ~= 'table' then return false end
-  for _, item in pairs(v) do
-    if has_infinite_number(item) then return true end
-  end
-  return false
-end
-
--- strict_decode(text) -> ok, value: cjson.decode refusing what other JSON readers refuse:
--- NaN, Infinity and hex numbers (cjson accepts them by default; the setting is this call's only,
--- restored before returning) and numbers too large for a double.
+-- strict_decode(text) -> ok, value: cjson.decode refusing the tokens other JSON readers refuse
+-- (NaN, Infinity, inf, hex numbers), which Redis's cjson accepts by default; the setting is
+-- changed for this decode only and restored before returning (other scripts keep theirs).
 local function strict_decode(text)
   local lenient = cjson.decode_invalid_numbers()
   cjson.decode_invalid_numbers(false)
   local ok, decoded = pcall(cjson.decode, text)
   cjson.decode_invalid_numbers(lenient)
-  if ok and string.find(text, '%d[eE][+]?%d%d%d') and has_infinite_number(decoded) then
-    return false, nil
-  end
   return ok, decoded
 end
 
--- json(v, name, kind): decode JSON (strictly: no NaN, Infinity, hex or overflowing numbers);
+-- json(v, name, kind): decode JSON (strictly: no NaN, Infinity or hex numbers);
 -- kind 'array' or 'object' restricts the top-level type.
 function QE.json(v, name, kind)
   local ok, decoded = strict_decode(v or '')
