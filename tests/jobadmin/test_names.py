@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobadmin import bulk
+from jobadmin.explorer import quote
 from jobadmin.urls import NameConverter
 from queueengine import Client
 from queueengine.store.args import name_problem
@@ -76,6 +77,9 @@ def pages_of(queue: str, jid: str, tag: str, group: str, worker: str) -> list[tu
            (r("jobadmin:search") + "?" + _q(queue=queue), jid + "-waiting"),
            (r("jobadmin:search") + "?" + _q(state="failed"), jid),
            (r("jobadmin:tags") + "?" + _q(tag=tag), jid),
+           (r("jobadmin:search") + "?" + _q(q=f"queue:{quote(queue)} tag:{quote(tag)}"), jid + "-waiting"),
+           (r("jobadmin:charts") + "?" + _q(queue=queue), queue),
+           (r("jobadmin:job_edit", args=[jid + "-waiting"]), jid + "-waiting"),
            (r("jobadmin:completed"), ""), (r("jobadmin:tracked"), ""),
            (r("admin:jobadmin_dashboard_jobs") + "?" + _q(kind="failed", name=group), jid),
            (r("admin:jobadmin_dashboard_jobs") + "?" + _q(kind="waiting", name=queue), jid + "-waiting")]
@@ -104,8 +108,8 @@ def check_page(web: WebClient, url: str, shown: str) -> str:
 @given(queue=legal, jid=st.one_of(legal, st.sampled_from(REAL)), tag=legal, group=st.sampled_from(REAL), worker=legal)
 def test_every_page_shows_awkward_names(admin_web: WebClient, redis_url: str, redis_conn: redis.Redis, queue: str,
                                         jid: str, tag: str, group: str, worker: str) -> None:
-    """Overview, queue tabs, job, failures, group, workers, worker, search, tags, admin job list:
-    200, each name shown escaped, and every link to a named object resolves to a 200 page."""
+    """Overview, queue tabs, job, edit form, failures, group, workers, worker, search and the explorer's
+    query bar, charts, suggestions, tags, admin job list: 200, each name shown escaped, and every link to a named object resolves to a 200 page."""
     redis_conn.flushdb()
     c = build_world(redis_url, queue, jid, tag, group, worker)
     try:
@@ -115,6 +119,11 @@ def test_every_page_shows_awkward_names(admin_web: WebClient, redis_url: str, re
                     reverse("jobadmin:api_job", args=[jid]), reverse("jobadmin:api_failures") + "?" + _q(group=group),
                     reverse("jobadmin:api_workers"), reverse("jobadmin:api_queues"), reverse("jobadmin:metrics")):
             assert admin_web.get(url).status_code == 200, url
+        worker_query = reverse("jobadmin:search") + "?" + _q(q=f"worker:{quote(worker)} queue:{quote(queue)}")
+        assert 'id="explorer-error"' not in check_page(admin_web, worker_query, ""), worker_query
+        suggest = reverse("jobadmin:search_suggest")
+        for kind, name in (("queue", queue), ("tag", tag)):
+            assert name in admin_web.get(suggest, {"kind": kind, "prefix": name}).json()["items"], (kind, name)
         assert admin_web.get(reverse("jobadmin:api_job", args=[jid])).json()["job"]["queue"] == queue
         assert admin_web.get(reverse("jobadmin:find") + "?" + _q(jid=jid)).url == reverse("jobadmin:job", args=[jid])
     finally:
