@@ -80,18 +80,16 @@ class _Plan:
         return delay
 
 
-class Subscriber:
-    """A sync subscription (see the module docstring). ``get_message(timeout)`` returns
-    ``(channel, data)`` for the next message, or None when ``timeout`` seconds pass."""
+class _Subscription:
+    """What both subscribers share: the plan (channels, backoff, reconnect count) and the state
+    of the open subscription."""
 
-    def __init__(self, endpoint: Endpoint, channels: Sequence[str] = (), shard_channels: Sequence[str] = (),
-                 patterns: Sequence[str] = ()) -> None:
+    def __init__(self, endpoint: Endpoint, channels: Sequence[str], shard_channels: Sequence[str],
+                 patterns: Sequence[str]) -> None:
         self._plan = _Plan(endpoint, channels, shard_channels, patterns)
-        self._conn: redis.Redis | None = None
         self._ps: Any = None
         self._retry_at = 0.0
         self._early: list[dict[str, Any]] = []
-        self._closed = False
 
     @property
     def reconnects(self) -> int:
@@ -102,6 +100,17 @@ class Subscriber:
     def subscribed(self) -> bool:
         """True while a confirmed subscription is open (False while it is away, reconnecting)."""
         return self._ps is not None
+
+
+class Subscriber(_Subscription):
+    """A sync subscription (see the module docstring). ``get_message(timeout)`` returns
+    ``(channel, data)`` for the next message, or None when ``timeout`` seconds pass."""
+
+    def __init__(self, endpoint: Endpoint, channels: Sequence[str] = (), shard_channels: Sequence[str] = (),
+                 patterns: Sequence[str] = ()) -> None:
+        super().__init__(endpoint, channels, shard_channels, patterns)
+        self._conn: redis.Redis | None = None
+        self._closed = False
 
     def _open(self) -> Any:
         plan = self._plan
@@ -217,26 +226,13 @@ class Subscriber:
         self._drop()
 
 
-class AsyncSubscriber:
+class AsyncSubscriber(_Subscription):
     """The asyncio twin of :class:`Subscriber` (``await get_message(timeout)``, ``await aclose()``)."""
 
     def __init__(self, endpoint: Endpoint, channels: Sequence[str] = (), shard_channels: Sequence[str] = (),
                  patterns: Sequence[str] = ()) -> None:
-        self._plan = _Plan(endpoint, channels, shard_channels, patterns)
+        super().__init__(endpoint, channels, shard_channels, patterns)
         self._conn: Any = None
-        self._ps: Any = None
-        self._retry_at = 0.0
-        self._early: list[dict[str, Any]] = []
-
-    @property
-    def reconnects(self) -> int:
-        """How many times the connection was lost (and re-established) so far."""
-        return self._plan.reconnects
-
-    @property
-    def subscribed(self) -> bool:
-        """True while a confirmed subscription is open (False while it is away, reconnecting)."""
-        return self._ps is not None
 
     async def _open(self) -> Any:
         plan = self._plan
