@@ -243,6 +243,41 @@ local function flush_puts(queue, work, idx)
   QE.chunked('ZADD', QE.kidx(queue), idx, 2)
 end
 
+-- count_taken(keys, n) -> how many of the n job keys exist already (one EXISTS per 1,000).
+local function count_taken(keys, n)
+  local taken = 0
+  for i = 1, n, 1000 do taken = taken + redis.call('EXISTS', unpack(keys, i, math.min(i + 999, n))) end
+  return taken
+end
+
+-- put_texts(queue) -> qjson, hist, tail: the JSON pieces every job of a batch into queue shares.
+local function put_texts(queue)
+  local qjson = cjson.encode(queue)
+  return qjson, '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}',
+    ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
+end
+
+-- put_each(worker, queue, n, spec_at) -> JSON list of jids: writes the n checked jobs
+-- spec_at(1..n) (a jid given twice in one batch: the later put moves the earlier one), then one
+-- flush of the work set and class index and one wake-up.
+local function put_each(worker, queue, n, spec_at)
+  local jids, done, work, idx = {}, {}, {}, {}
+  local wake = false
+  for i = 1, n do
+    local s = spec_at(i)
+    if done[s.jid] then
+      flush_puts(queue, work, idx); work, idx = {}, {}
+      s.old = QE.job(s.jid)
+    end
+    done[s.jid] = true
+    if QE.do_put(worker, s, work, idx) ~= 'depends' then wake = true end
+    jids[i] = s.jid
+  end
+  flush_puts(queue, work, idx)
+  announce(queue, wake)
+  return QE.list_json(jids)
+end
+
 -- put_many(worker, queue, n, <12 put fields> * n[, trace]) -> JSON list of jids. All jobs are
 -- validated before the first write: one bad job rejects the batch. One EXISTS tells whether
 -- any jid is taken already (then each is looked up); the work set gets one ZADD.
@@ -262,33 +297,17 @@ function QE.cmd_put_many(args)
     specs[i].trace = trace
     keys[i] = QE.kj(specs[i].jid)
   end
-  local taken = 0
-  for i = 1, n, 1000 do taken = taken + redis.call('EXISTS', unpack(keys, i, math.min(i + 999, n))) end
-  if taken > 0 then
+  if count_taken(keys, n) > 0 then
     for i = 1, n do QE.lookup_put(specs[i], false) end
   end
   QE.check_bounds(queue, specs)
-  local jids, done, work, idx = {}, {}, {}, {}
-  local qjson = cjson.encode(queue)
-  local hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
-  local tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
+  local qjson, hist, tail = put_texts(queue)
   local seq = QE.next_seq(n) - n
-  local wake = false
-  for i = 1, n do
+  return put_each(worker, queue, n, function(i)
     local s = specs[i]
     s.seq, s.qjson, s.hist, s.tail = seq + i, qjson, hist, tail
-    -- a jid given twice in one batch: the later put moves the earlier one
-    if done[s.jid] then
-      flush_puts(queue, work, idx); work, idx = {}, {}
-      s.old = QE.job(s.jid)
-    end
-    done[s.jid] = true
-    if QE.do_put(worker, s, work, idx) ~= 'depends' then wake = true end
-    jids[i] = s.jid
-  end
-  flush_puts(queue, work, idx)
-  announce(queue, wake)
-  return QE.list_json(jids)
+    return s
+  end)
 end
 
 -- put_batch(worker, queue, n, klass, delay, priority, tags, retries, depends, unique,
@@ -320,35 +339,20 @@ function QE.cmd_put_batch(args)
     items[i] = {jid = jid, data = data}
     keys[i] = QE.kj(jid)
   end
-  local taken = 0
-  for i = 1, n, 1000 do taken = taken + redis.call('EXISTS', unpack(keys, i, math.min(i + 999, n))) end
-  if taken > 0 then
+  if count_taken(keys, n) > 0 then
     for _, item in ipairs(items) do
       item.old = QE.job(item.jid)
       if item.old ~= nil and base.unique then QE.raise('DuplicateJob', 'job ' .. item.jid .. ' already exists') end
     end
   end
   QE.check_bounds(queue, items)
-  local qjson = cjson.encode(queue)
-  base.qjson = qjson
-  base.hist = '{"when":' .. QE.nows .. ',"what":"put","queue":' .. qjson .. '}'
-  base.tail = ',"q":' .. qjson .. ',"t":' .. QE.nows .. ',"state":"'
+  base.qjson, base.hist, base.tail = put_texts(queue)
   local seq = QE.next_seq(n) - n
-  local jids, done, work, idx = {}, {}, {}, {}
-  local wake = false
-  for i, item in ipairs(items) do
+  return put_each(worker, queue, n, function(i)
+    local item = items[i]
     base.jid, base.data, base.old, base.seq = item.jid, item.data, item.old, seq + i
-    if done[item.jid] then
-      flush_puts(queue, work, idx); work, idx = {}, {}
-      base.old = QE.job(item.jid)
-    end
-    done[item.jid] = true
-    if QE.do_put(worker, base, work, idx) ~= 'depends' then wake = true end
-    jids[i] = item.jid
-  end
-  flush_puts(queue, work, idx)
-  announce(queue, wake)
-  return QE.list_json(jids)
+    return base
+  end)
 end
 
 -- pause(queue...) / unpause(queue...) -> 'OK'
