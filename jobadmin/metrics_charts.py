@@ -85,6 +85,20 @@ def _x_axis(parts: list[str], t: Sequence[int], step: int, x_of: Any) -> None:
                  f'{escape(step_words(step))} per point</text>')
 
 
+def _axes(parts: list[str], t: Sequence[int], step: int, x_of: Any, y_label: str) -> None:
+    """The time axis below the plot and the value axis on its left, with the value's unit."""
+    _x_axis(parts, t, step, x_of)
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}"/>')
+    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">{escape(y_label)}</text>')
+
+
+def _closed_empty(parts: list[str], text: str) -> SafeString:
+    """The chart with nothing to draw: its axes and a line saying so."""
+    parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">{escape(text)}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
+
+
 def step_words(step: int) -> str:
     """``1 minute``, ``10 minutes``, ``1 hour``, ``12 hours``."""
     if step % 3600 == 0:
@@ -106,13 +120,9 @@ def times_svg(series: dict[str, Any], kind: str, title: str) -> SafeString:
     def x_of(k: int) -> float:
         return LEFT + (WIDTH - LEFT - RIGHT) * ((k + 0.5) / max(n, 1))
 
-    _x_axis(parts, t, step, x_of)
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_top}" x2="{LEFT}" y2="{plot_bottom}"/>')
-    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">seconds, log scale</text>')
+    _axes(parts, t, step, x_of, "seconds, log scale")
     if not values:
-        parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no jobs in this window</text>')
-        parts.append("</svg>")
-        return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
+        return _closed_empty(parts, "no jobs in this window")
     low, high = _log_range(values)
 
     def y_of(v: float) -> float:
@@ -183,13 +193,9 @@ def throughput_svg(series: dict[str, Any], title: str) -> SafeString:
     def x_of(k: int) -> float:
         return LEFT + slot * (k + 0.5)
 
-    _x_axis(parts, t, step, x_of)
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{plot_top}" x2="{LEFT}" y2="{plot_bottom}"/>')
-    parts.append(f'<text class="axis-label axis-label-y" x="{LEFT + 4}" y="10">jobs per point</text>')
+    _axes(parts, t, step, x_of, "jobs per point")
     if not top:
-        parts.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}">no jobs finished in this window</text>')
-        parts.append("</svg>")
-        return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
+        return _closed_empty(parts, "no jobs finished in this window")
     for value in (top, top / 2):
         y = plot_bottom - (plot_bottom - plot_top) * value / top
         parts.append(f'<line class="grid" x1="{LEFT}" y1="{_f(y)}" x2="{WIDTH - RIGHT}" y2="{_f(y)}"/>')
