@@ -43,6 +43,17 @@ def _j(v: bytes | str) -> Any:
     return orjson.loads(v) if v else None
 
 
+def _data(v: bytes | str | None) -> tuple[Any, str | None]:
+    """A row's data and, when Python cannot read it (written around the engine, by another
+    client or an older version), None and what is wrong with it."""
+    try:
+        return _j(v) if v else None, None
+    except orjson.JSONDecodeError as exc:
+        text = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+        shown = text if len(text) <= 200 else text[:200] + "..."
+        return None, f"the job's data is not JSON that can be read ({exc}): {shown!r}"
+
+
 def _jl(v: bytes | str) -> list[Any]:
     return list(orjson.loads(v) or ()) if v else []
 
@@ -94,7 +105,7 @@ class Job:
         d["holder"] = holder or client.worker_name
         d["jid"] = _s(jid)
         d["klass"] = _s(klass) if klass else ""
-        d["data"] = _j(data)
+        d["data"], d["data_problem"] = _data(data)
         d["_priority"] = _i(priority) if priority else 0
         d["queue_name"] = _s(queue) if queue else ""
         d["state"] = _st(state) if state else JobState.WAITING
@@ -128,6 +139,8 @@ class Job:
         self.original_retries: int = int(p.get("retries", 0))
         self.retries_left: int = int(p.get("remaining", 0))
         self.data: Any = p.get("data")
+        # set when the stored data could not be read: ``data`` is None and the worker fails the job
+        self.data_problem: str | None = None
         self.tags: list[str] = list(p.get("tags") or [])
         self.failure: Failure | None = p.get("failure") or None
         self.exhausted: dict[str, Any] | None = p.get("exhausted") or None

@@ -215,6 +215,8 @@ class Dispatcher:
         handler = self._handlers.get(key)
         if handler is None:
             handler = self._handlers[key] = resolve(job.klass, job.queue_name)
+        if job.data_problem is not None:  # fails the job: no handler runs on data it cannot see
+            handler = Handler(None, False, None, f"{job.queue_name}-UnreadableData", job.data_problem)
         rec = Held(job, handler, self._next_beat(job))
         earlier = self._ledger.hold(rec)
         if earlier is not None:  # leased to us again (timed out, reclaimed): the old run lost its lease

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
 import pytest
 import redis
 
@@ -134,3 +135,22 @@ def test_resolve_and_import_path() -> None:
     assert resolve("tests.jobfixtures.async_add", "q").is_async
     assert not resolve("tests.jobfixtures.add", "q").is_async
     assert resolve("nodots", "q").error_group == "q-ImportError"
+
+
+@pytest.mark.parametrize("raw", ['{"x": 1e999, "y": 1}', "not json", '{"x": NaN}'])
+def test_a_job_whose_data_cannot_be_read_fails_and_the_worker_goes_on(client: Client, redis_conn: redis.Redis,
+                                                                       raw: str) -> None:
+    """Data written around the engine (raw HSET, another client, an older version) that Python
+    cannot read: that job fails in <queue>-UnreadableData naming the problem; the jobs popped with
+    it run, and the worker exits normally (it used to die with a JSONDecodeError)."""
+    q = client.queues["q"]
+    before = q.put("tests.jobfixtures.add", {"x": 1, "y": 1})
+    bad = q.put("tests.jobfixtures.add", {"x": 1, "y": 2})
+    after = q.put("tests.jobfixtures.add", {"x": 2, "y": 2})
+    redis_conn.hset(client.prefix + f"j:{bad}", "data", raw)
+    burst(client, ["q"], concurrency=4)
+    assert [client.jobs[j].result for j in (before, after)] == [2, 4]
+    state, failure = redis_conn.hmget(client.prefix + f"j:{bad}", "state", "failure")
+    assert state == b"failed"
+    group, message = orjson.loads(failure)["group"], orjson.loads(failure)["message"]
+    assert group == "q-UnreadableData" and "is not JSON that can be read" in message and raw[:8] in message
