@@ -160,6 +160,12 @@ def shown_json(value: Any) -> dict[str, Any]:
             "empty": value is None}
 
 
+def stored_text(text: str) -> dict[str, Any]:
+    """Data as stored when it is not JSON that can be read back (written around the engine)."""
+    cut = len(text) > JOB_DATA_LIMIT
+    return {"text": text[:JOB_DATA_LIMIT] if cut else text, "cut": cut, "size": len(text), "empty": False}
+
+
 # ---------------------------------------------------------------------- pages
 def overview(client: Client) -> dict[str, Any]:
     """Queues with counts, throughput and oldest age; failure groups; workers; tracked jobs."""
@@ -253,7 +259,9 @@ def job_page(client: Client, jid: str) -> dict[str, Any]:
     job = v["job"]
     if job is not None:
         context["timeline"] = timeline(job.get("history") or [])
-        context["data"] = shown_json(job.get("data"))
+        unreadable = job.get("data_unreadable")
+        context["data"] = shown_json(job.get("data")) if unreadable is None else stored_text(str(unreadable))
+        context["data_problem"] = unreadable is not None
         context["result"] = shown_json(job.get("result"))
         failure = job.get("failure") or None
         context["failure"] = failure

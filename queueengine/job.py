@@ -49,9 +49,14 @@ def _data(v: bytes | str | None) -> tuple[Any, str | None]:
     try:
         return _j(v) if v else None, None
     except orjson.JSONDecodeError as exc:
-        text = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-        shown = text if len(text) <= 200 else text[:200] + "..."
-        return None, f"the job's data is not JSON that can be read ({exc}): {shown!r}"
+        return None, unreadable_data(v or "", str(exc))
+
+
+def unreadable_data(raw: bytes | str, reason: str) -> str:
+    """What ``Job.data_problem`` says of stored data that cannot be read: why, and its text (cut)."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    return f"the job's data is not JSON that can be read ({reason}): {shown!r}"
 
 
 def _jl(v: bytes | str) -> list[Any]:
@@ -140,7 +145,9 @@ class Job:
         self.retries_left: int = int(p.get("remaining", 0))
         self.data: Any = p.get("data")
         # set when the stored data could not be read: ``data`` is None and the worker fails the job
-        self.data_problem: str | None = None
+        unreadable = p.get("data_unreadable")
+        self.data_problem: str | None = None if unreadable is None else unreadable_data(
+            unreadable, "NaN, Infinity, a number beyond a double, or not JSON")
         self.tags: list[str] = list(p.get("tags") or [])
         self.failure: Failure | None = p.get("failure") or None
         self.exhausted: dict[str, Any] | None = p.get("exhausted") or None

@@ -70,6 +70,7 @@ class JobPayload(TypedDict, total=False):
     retries: int
     remaining: int
     data: Any
+    data_unreadable: str
     tags: list[str]
     failure: Failure | None
     exhausted: dict[str, Any] | None

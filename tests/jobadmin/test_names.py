@@ -247,3 +247,21 @@ def test_each_tag_has_its_own_untag_button(admin_web: WebClient, qe: Client) -> 
     assert re.search(r'name="tag" value="a, b"', html) and 'aria-label="untag a, b"' in html
     admin_web.post(reverse("jobadmin:job_action", args=[jid, "untag"]), {"tag": "a, b"})
     assert qe.jobs[jid].tags == ["keep"]
+
+
+@pytest.mark.parametrize("raw", ['{"v": 1e999}', '{"v": NaN}', "not json <b>"])
+def test_data_that_cannot_be_read_renders_everywhere(admin_web: WebClient, qe: Client, redis_conn: redis.Redis,
+                                                     raw: str) -> None:
+    """Data another client wrote around the engine that no JSON reader takes back: every page and
+    the JSON API answer (the job page says what is wrong, escaped), and the API reads the job."""
+    jid = qe.queues["plain"].put("app.jobs.Odd", {}, tags=["t"])
+    redis_conn.hset(qe.prefix + f"j:{jid}", "data", raw)
+    job = qe.jobs[jid]
+    assert job.data is None and job.data_problem is not None and raw in job.data_problem
+    html = check_page(admin_web, reverse("jobadmin:job", args=[jid]), raw)   # as stored, escaped
+    assert 'id="job-data-problem"' in html and "is not JSON that can be read back" in html
+    for url in (reverse("jobadmin:queue", args=["plain"]) + "?tab=waiting", reverse("jobadmin:api_job", args=[jid]),
+                reverse("jobadmin:search") + "?" + _q(q="queue:plain"), reverse("jobadmin:search") + "?" + _q(q="text:v"),
+                reverse("jobadmin:tags") + "?" + _q(tag="t"), reverse("jobadmin:job_edit", args=[jid])):
+        assert admin_web.get(url).status_code == 200, url
+    assert [j.jid for j in qe.jobs.find(queue="plain")["jobs"]] == [jid]

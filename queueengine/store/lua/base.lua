@@ -252,6 +252,13 @@ local function strict_decode(text)
   return ok, decoded
 end
 
+-- readable_json(text) -> true when other JSON readers can read text back: it decodes strictly
+-- and encodes again (cjson refuses to encode what decoded to NaN or +-inf, as from 1e999).
+function QE.readable_json(text)
+  local ok, decoded = strict_decode(text)
+  return ok and (pcall(cjson.encode, decoded))
+end
+
 -- json(v, name, kind): decode JSON (strictly: no NaN, Infinity or hex numbers);
 -- kind 'array' or 'object' restricts the top-level type.
 function QE.json(v, name, kind)

@@ -53,9 +53,14 @@ end
 --    history]}
 -- scheduled: the record's field (a depends job's pending delay, as pop and peek rows carry it);
 -- due_at: when a scheduled job becomes ready (null in every other state).
--- data/tags/failure/result are embedded raw (they are stored as JSON).
+-- data/tags/failure/result are embedded raw (they are stored as JSON); data that other readers
+-- cannot read (written around the engine) is null, its text in data_unreadable.
 function QE.job_json(j, full)
   local jid = j.jid
+  local data, unreadable = j.data, ''
+  if data ~= nil and data ~= '' and not QE.readable_json(data) then  -- written around the engine
+    data, unreadable = nil, ',"data_unreadable":' .. cjson.encode(j.data)
+  end
   local due = QE.due_at(jid, j)
   local scheduled = tonumber(j.scheduled)
   local s = '{"jid":' .. cjson.encode(jid)
@@ -67,7 +72,7 @@ function QE.job_json(j, full)
     .. ',"expires":' .. QE.fnum(tonumber(j.expires) or 0)
     .. ',"retries":' .. (tonumber(j.retries) or 0)
     .. ',"remaining":' .. (tonumber(j.remaining) or 0)
-    .. ',"data":' .. raw_or(j.data, 'null')
+    .. ',"data":' .. raw_or(data, 'null') .. unreadable
     .. ',"tags":' .. raw_or(j.tags, '[]')
     .. ',"failure":' .. raw_or(j.failure, 'null')
     .. ',"exhausted":' .. raw_or(j.exhausted, 'null')
