@@ -3,11 +3,11 @@ finishes or hands back its running jobs), a second exits the process at once."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue as queue_mod
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
@@ -52,8 +52,10 @@ class SignalHandling:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self._count += 1
         if self._count > 1:
-            sys.stderr.write(f"queueengine worker {self._worker}: second signal {signum}, exiting now\n")
-            sys.stderr.flush()
+            # os.write, not sys.stderr: the handler may run inside a write to stderr on this thread,
+            # where a buffered write would fail as reentrant (or wait on a lock) before the exit
+            with contextlib.suppress(OSError):
+                os.write(2, f"queueengine worker {self._worker}: second signal {signum}, exiting now\n".encode())
             os._exit(128 + signum)
         self._stopping.set()
         self._received.put(signum)  # SimpleQueue.put is safe in a signal handler
