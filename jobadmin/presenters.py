@@ -154,16 +154,14 @@ def shown_json(value: Any) -> dict[str, Any]:
     """A JSON value for the job page: pretty text, cut above JOB_DATA_LIMIT with a notice."""
     from jobadmin.templatetags.jobadmin import pretty_json
 
-    text = pretty_json(value)
-    cut = len(text) > JOB_DATA_LIMIT
-    return {"text": text[:JOB_DATA_LIMIT] if cut else text, "cut": cut, "size": len(text),
-            "empty": value is None}
+    return stored_text(pretty_json(value), empty=value is None)
 
 
-def stored_text(text: str) -> dict[str, Any]:
-    """Data as stored when it is not JSON that can be read back (written around the engine)."""
+def stored_text(text: str, empty: bool = False) -> dict[str, Any]:
+    """Text for the job page's data or result box, cut above JOB_DATA_LIMIT with a notice (also
+    data as stored when it is not JSON that can be read back)."""
     cut = len(text) > JOB_DATA_LIMIT
-    return {"text": text[:JOB_DATA_LIMIT] if cut else text, "cut": cut, "size": len(text), "empty": False}
+    return {"text": text[:JOB_DATA_LIMIT] if cut else text, "cut": cut, "size": len(text), "empty": empty}
 
 
 # ---------------------------------------------------------------------- pages
